@@ -1,0 +1,173 @@
+"""The data model (SQLModel tables), shared by every stage.
+
+`PaperBase` is what a parser produces (no database identity yet); `Paper` is the stored row.
+Lists are JSON columns so the same schema runs on SQLite and PostgreSQL. Schema changes go
+through Alembic (`migrations/`); tests check the migrations match these classes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class SubscriberStatus:
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class DigestStatus:
+    PENDING = "pending"
+    COMPOSED = "composed"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class InterestKind:
+    KEYWORD = "keyword"
+    CATEGORY = "category"
+    AUTHOR = "author"
+    EXCLUDE = "exclude"
+    SOURCE = "source"
+    ALL = (KEYWORD, CATEGORY, AUTHOR, EXCLUDE, SOURCE)
+
+
+class Subscriber(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)  # normalized (lower-cased)
+    status: str = Field(default=SubscriberStatus.PENDING, max_length=16, index=True)
+    locale: str = Field(default="en", max_length=8)
+    timezone: str = Field(default="UTC", max_length=64)
+    send_hour: int = 7
+    frequency: str = Field(default="daily", max_length=8)  # daily | weekly
+    weekday: int = 0  # for weekly: 0 = Monday
+    max_papers: int = 10
+    token_version: int = 1
+    consent_at: dt.datetime | None = None
+    consent_source: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Interest(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("subscriber_id", "kind", "value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # InterestKind
+    value: str = Field(max_length=200)
+
+
+class Source(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True, index=True)
+    kind: str = Field(max_length=16)  # arxiv_rss | arxiv_api | biorxiv | rss
+    url: str = Field(max_length=1000)
+    label: str = Field(default="", max_length=100)  # shown on the card badge ("arXiv", "Nature")
+    enabled: bool = True
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    last_fetch: dt.datetime | None = None  # last attempt, successful or not
+    last_success: dt.datetime | None = None
+    last_status: str | None = Field(default=None, max_length=32)  # ok | not-modified | error
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_count: int = 0
+
+
+class PaperBase(SQLModel):
+    """A normalized paper, as every parser returns it, whatever the feed format."""
+
+    id: str = Field(primary_key=True, max_length=300)  # arxiv:2606.12345 | doi:10.x/y | url:...
+    version: int = 1
+    title: str = Field(sa_type=Text)
+    authors: list[str] = Field(default_factory=list, sa_type=JSON)
+    abstract: str = Field(default="", sa_type=Text)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    primary_category: str | None = Field(default=None, max_length=64)
+    announce_type: str | None = Field(default=None, max_length=32)  # new | cross | replace ...
+    published: dt.date | None = None
+    url: str = Field(default="", max_length=1000)
+    pdf_url: str | None = Field(default=None, max_length=1000)
+    doi: str | None = Field(default=None, max_length=300, index=True)
+    source: str = Field(default="", max_length=64)  # arxiv | biorxiv | medrxiv | journal name
+    journal: str | None = Field(default=None, max_length=200)
+
+
+class Paper(PaperBase, table=True):
+    first_seen: dt.datetime = Field(default_factory=utcnow, index=True)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class PaperSummary(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("paper_id", "locale", "model", "prompt_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    paper_id: str = Field(foreign_key="paper.id", index=True, ondelete="CASCADE")
+    locale: str = Field(max_length=8)
+    model: str = Field(max_length=100)
+    prompt_version: str = Field(max_length=32)
+    text: str = Field(sa_type=Text)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Digest(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("subscriber_id", "local_date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    local_date: dt.date = Field(index=True)
+    status: str = Field(default=DigestStatus.PENDING, max_length=16, index=True)
+    subject: str | None = Field(default=None, max_length=300)
+    preheader: str | None = Field(default=None, max_length=300)
+    synthesis: str | None = Field(default=None, sa_type=Text)
+    writer: str | None = Field(default=None, max_length=100)  # "offline" or the model name
+    html: str | None = Field(default=None, sa_type=Text)
+    text: str | None = Field(default=None, sa_type=Text)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    composed_at: dt.datetime | None = None
+    sent_at: dt.datetime | None = None
+
+
+class DigestItem(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("digest_id", "paper_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = Field(foreign_key="digest.id", index=True, ondelete="CASCADE")
+    paper_id: str = Field(foreign_key="paper.id", index=True)
+    rank: int
+    score: float = 0.0
+    reason: str = Field(default="", max_length=500)
+
+
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", index=True)
+    type: str = Field(max_length=32, index=True)  # delivered | open | click | bounce | ...
+    time: dt.datetime = Field(default_factory=utcnow, index=True)
+    provider_event_id: str | None = Field(default=None, max_length=200, unique=True)
+    payload: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class Feedback(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    paper_id: str = Field(foreign_key="paper.id", index=True)
+    signal: str = Field(max_length=16)  # more | less | click
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    email: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)

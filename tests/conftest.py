@@ -1,0 +1,91 @@
+"""Shared fixtures: a fresh SQLite database and outbox per test, real services when asked.
+
+Tests that need PostgreSQL or Redis use the `pg_url` / `redis_url` fixtures: they skip with
+the reason when the server is unreachable, except under CI=true, where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from sqlmodel import Session
+
+from newsletter import config, db
+
+PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url.replace("+psycopg", ""))
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str) -> str:
+    if _reachable(url):
+        return url
+    message = f"{name} is not reachable at {url}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: this test must run, not skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def settings_env(tmp_path, monkeypatch):
+    """Each test gets its own database file, outbox and settings."""
+    for name in list(os.environ):
+        if name.lower() in config.Settings.model_fields:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
+    monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://hub.example.org")
+    monkeypatch.setenv("ARXIV_MIN_INTERVAL", "0")
+    config.get_settings.cache_clear()
+    db.create_all()
+    yield config.get_settings()
+    config.get_settings.cache_clear()
+
+
+@pytest.fixture
+def session(settings_env):
+    with Session(db.get_engine(), expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def pg_url(monkeypatch):
+    """A clean PostgreSQL schema for this test, and DATABASE_URL pointing at it."""
+    url = require_service("PostgreSQL", PG_URL)
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    engine = db.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    SQLModel.metadata.create_all(engine)
+    monkeypatch.setenv("DATABASE_URL", url)
+    config.get_settings.cache_clear()
+    return url
+
+
+@pytest.fixture
+def redis_url(monkeypatch):
+    url = require_service("Redis", REDIS_URL)
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    monkeypatch.setenv("REDIS_URL", url)
+    config.get_settings.cache_clear()
+    return url
