@@ -1,0 +1,292 @@
+"""`newsletter`: the operator's commands (typer + rich). Each calls the same plain functions
+as the Celery tasks, so what works here works in production.
+
+Names and flags follow the CLI contract in DESIGN.md; outside tools depend on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from newsletter.config import ConfigError, get_settings
+
+app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+
+Opt = typer.Option
+
+
+@app.callback()
+def main(verbose: Annotated[bool, Opt("--verbose", "-v", help="Log what happens.")] = False):
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        get_settings()
+    except ConfigError as error:
+        err.print(f"[red]{error}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def fail(message: str, code: int = 2):
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_when(value: str | None, what: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{what}: not an ISO date/time: {value!r} (e.g. 2026-11-26T07:05:00+08:00)")
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when
+
+
+@db_app.command("upgrade")
+def db_upgrade():
+    """Apply the Alembic migrations (the Procfile's release step)."""
+    from newsletter import db
+
+    db.upgrade()
+    out.print(f"database is up to date: {safe_url(get_settings().database_url)}")
+
+
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def harvest(
+    source: Annotated[Optional[list[str]], Opt("--source", help="Only this source (repeatable).")] = None,
+    file: Annotated[Optional[Path], Opt("--file", help="Parse a local feed file, no network.")] = None,
+    kind: Annotated[Optional[str], Opt("--kind", help="arxiv_rss | arxiv_api | biorxiv | rss")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print one normalized paper per line.")] = False,
+    force: Annotated[bool, Opt("--force", help="Ignore the freshness window.")] = False,
+):
+    """Fetch the enabled feeds into the shared store, or parse one local file."""
+    from newsletter import harvest as harvesting
+
+    if file is not None:
+        if kind not in harvesting.KINDS:
+            fail(f"--kind must be one of {', '.join(harvesting.KINDS)} with --file")
+        try:
+            papers = harvesting.harvest_file(file, kind)
+        except OSError as error:
+            fail(f"cannot read {file}: {error.strerror}")
+        except harvesting.FeedError as error:
+            fail(f"{file}: {error}")
+        if as_json:
+            for paper in papers:
+                sys.stdout.write(json.dumps(harvesting.paper_json(paper), ensure_ascii=False) + "\n")
+        else:
+            out.print(f"{len(papers)} papers parsed from {file} (nothing stored)")
+        return
+    from newsletter.db import session_scope
+
+    with session_scope() as session:
+        harvesting.ensure_sources(session)
+        results = harvesting.harvest(session, source or None, force=force, progress=not as_json)
+    if as_json:
+        for r in results:
+            sys.stdout.write(json.dumps(harvesting.result_json(r)) + "\n")
+        return
+    table = Table("source", "status", "papers", "new", "updated", "note")
+    for r in results:
+        row = harvesting.result_json(r)
+        table.add_row(row["source"], row["status"], str(row["papers"]), str(row["new"]),
+                      str(row["updated"]), row.get("error") or "")
+    out.print(table)
+
+
+@app.command()
+def subscribe(
+    email: str,
+    topic: Annotated[Optional[list[str]], Opt("--topic", help="Keyword or phrase.")] = None,
+    author: Annotated[Optional[list[str]], Opt("--author", help="Follow an author.")] = None,
+    category: Annotated[Optional[list[str]], Opt("--category", help="arXiv category.")] = None,
+    exclude: Annotated[Optional[list[str]], Opt("--exclude", help="Drop papers with this word.")] = None,
+    lang: Annotated[str, Opt("--lang", help="en | zh")] = "en",
+    tz: Annotated[str, Opt("--tz", help="IANA time zone, e.g. Asia/Shanghai")] = "UTC",
+    hour: Annotated[int, Opt("--hour", help="Local delivery hour, 0-23")] = 7,
+    confirmed: Annotated[bool, Opt("--confirmed", help="Skip double opt-in (operator use).")] = False,
+):
+    """Add or update a subscriber (double opt-in unless --confirmed)."""
+    from newsletter import subscribers
+    from newsletter.db import session_scope
+
+    try:
+        with session_scope() as session:
+            subscriber = subscribers.subscribe(
+                session, email, keywords=topic or (), authors=author or (),
+                categories=category or (), excludes=exclude or (), locale=lang, timezone=tz,
+                send_hour=hour, confirmed=confirmed, source="cli")
+            if not confirmed:
+                subscribers.send_confirmation(session, subscriber)
+            summary = (subscriber.email, subscriber.status, subscriber.timezone,
+                       subscriber.send_hour, subscriber.locale)
+    except subscribers.InvalidInput as error:
+        fail(str(error))
+    email_, status, tz_, hour_, lang_ = summary
+    out.print(f"{email_}: {status} ({lang_}, {hour_:02d}:00 {tz_})"
+              + ("" if confirmed else " - a confirmation email was sent"))
+
+
+def find_subscriber(session, email: str):
+    from sqlmodel import select
+
+    from newsletter.models import Subscriber
+
+    subscriber = session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
+    if subscriber is None:
+        fail(f"no subscriber with the address {email!r} (add one with `newsletter subscribe`)")
+    return subscriber
+
+
+@app.command()
+def preview(
+    email: str,
+    date: Annotated[Optional[str], Opt("--date", help="Local date, YYYY-MM-DD (default: today).")] = None,
+    out_dir: Annotated[Path, Opt("--out", help="Where to write digest.html/.txt/.eml.")] = Path("preview"),
+    explain: Annotated[bool, Opt("--explain", help="Print the ranked picks with scores and reasons.")] = False,
+):
+    """Build a subscriber's digest without sending it (and without counting it as sent)."""
+    from newsletter import pipeline
+    from newsletter.db import session_scope
+
+    try:
+        local_date = dt.date.fromisoformat(date) if date else dt.date.today()
+    except ValueError:
+        fail(f"--date: not a date: {date!r} (use YYYY-MM-DD)")
+    with session_scope() as session:
+        subscriber = find_subscriber(session, email)
+        result = pipeline.preview(session, subscriber, local_date)
+    if explain:
+        table = Table("#", "score", "paper", "why")
+        for rank, pick in enumerate(result.picks, 1):
+            table.add_row(str(rank), f"{pick.score:.2f}", f"{pick.paper.id}  {pick.paper.title[:70]}",
+                          pick.reason)
+        out.print(table)
+    if result.status == "empty":
+        out.print("nothing to send: no new papers match this subscriber's topics")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "digest.html").write_text(result.html, encoding="utf-8")
+    (out_dir / "digest.txt").write_text(result.text, encoding="utf-8")
+    (out_dir / "digest.eml").write_bytes(result.eml)
+    out.print(f"[bold]{result.subject}[/bold]\nwrote {out_dir}/digest.html, digest.txt, digest.eml "
+              f"({len(result.html.encode()) / 1024:.1f} KB HTML)")
+
+
+@app.command("send-due")
+def send_due(
+    now: Annotated[Optional[str], Opt("--now", help="Pretend it is this ISO time.")] = None,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Show who is due; claim and send nothing.")] = False,
+    email: Annotated[Optional[str], Opt("--email", help="Only this subscriber.")] = None,
+):
+    """One scheduler tick, synchronously: claim due digests and run them."""
+    from newsletter import pipeline
+
+    result = pipeline.send_due(parse_when(now, "--now"), dry_run=dry_run, only_email=email)
+    table = Table("digest", "subscriber", "local date", "outcome")
+    for digest in result.claimed:
+        outcome = "due (dry run)" if dry_run else result.outcomes.get(digest.id, digest.status)
+        table.add_row(str(digest.id or "-"), str(digest.subscriber_id), str(digest.local_date),
+                      outcome + (f" - {digest.error}" if digest.error and outcome == "skipped" else ""))
+    out.print(table if result.claimed else "nobody is due")
+
+
+@app.command()
+def stats(
+    days: Annotated[int, Opt("--days", min=1, max=365)] = 7,
+    as_json: Annotated[bool, Opt("--json")] = False,
+):
+    """Per day: due, sent, skipped, failed, delivered, opened, clicked, bounced, unsubscribed."""
+    from newsletter import stats as stats_mod
+    from newsletter.db import session_scope
+
+    with session_scope() as session:
+        rows = stats_mod.daily(session, days)
+        spend = stats_mod.spend(session, days)
+    if as_json:
+        print(json.dumps({"days": rows, "llm": spend}, default=str))
+        return
+    if not rows:
+        out.print("no activity yet")
+        return
+    table = Table(*rows[0].keys())
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+    if spend:
+        table = Table(*spend[0].keys(), title="LLM spend")
+        for row in spend:
+            table.add_row(*(str(v) for v in row.values()))
+        out.print(table)
+
+
+@app.command()
+def summarize(
+    batch: Annotated[bool, Opt("--batch", help="Through the Message Batches API (half price).")] = False,
+    lang: Annotated[str, Opt("--lang")] = "en",
+):
+    """Write the day's per-paper summaries ahead of the morning (cached, shared by everyone)."""
+    from newsletter import synthesize
+    from newsletter.db import session_scope
+
+    if not get_settings().llm_enabled:
+        fail("ANTHROPIC_API_KEY is not set: the offline writer needs no summaries in advance")
+    with session_scope() as session:
+        result = synthesize.summarize_batch(session, locale=lang) if batch else \
+            synthesize.summarize_recent(session, locale=lang)
+    out.print(result)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, Opt("--host")] = "127.0.0.1",
+    port: Annotated[int, Opt("--port")] = 8000,
+    jobs: Annotated[bool, Opt("--jobs/--no-jobs", help="Run the scheduler tick in-process.")] = True,
+):
+    """The web app plus, on embedded defaults, the scheduler in a background thread."""
+    import uvicorn
+
+    from newsletter import db
+
+    db.upgrade()
+    if jobs:
+        from newsletter.background import start_ticker
+
+        start_ticker()
+    out.print(f"AcademicHub on http://{host}:{port}/  (outbox: {get_settings().outbox_dir})")
+    uvicorn.run("newsletter.web.app:app", host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    offline: Annotated[bool, Opt("--offline", help="Use the bundled sample, not live arXiv.")] = False,
+):
+    """One full cycle on embedded defaults: harvest, subscribe, select, write, compose, deliver."""
+    from newsletter import demo as demo_mod
+
+    report = demo_mod.run(offline=offline, console=out)
+    table = Table(title="AcademicHub demo", show_header=False)
+    for key, value in report.items():
+        table.add_row(key, str(value))
+    out.print(table)
