@@ -1,0 +1,129 @@
+"""The operator's CLI, as outside tools call it (names and flags from the CLI contract)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from newsletter.cli import app
+from tests.feedserver import arxiv_rss
+from tests.test_pipeline import PAPERS
+
+runner = CliRunner()
+
+API_ERROR = b"""<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">
+  <id>https://arxiv.org/</id>
+  <title>arXiv Search Results</title>
+  <updated>2026-11-20T00:41:35Z</updated>
+  <opensearch:itemsPerPage>1</opensearch:itemsPerPage>
+  <opensearch:totalResults>1</opensearch:totalResults>
+  <opensearch:startIndex>0</opensearch:startIndex>
+  <entry>
+    <id>https://arxiv.org/api/errors#max_results_must_be_an_integer</id>
+    <title>Error</title>
+    <updated>2026-11-20T00:41:35Z</updated>
+    <link href="https://arxiv.org/api/errors#max_results_must_be_an_integer" rel="alternate" type="text/html"/>
+    <summary>max_results must be an integer</summary>
+    <author>
+      <name>arXiv api core</name>
+    </author>
+  </entry>
+</feed>
+"""
+EMPTY_RSS = arxiv_rss("cs.CL", [])
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_it_prints_one_json_paper_per_line_from_a_local_feed(tmp_path):
+    feed = tmp_path / "cs.CL.xml"
+    feed.write_bytes(arxiv_rss("cs.CL", PAPERS))
+    result = run("harvest", "--file", str(feed), "--kind", "arxiv_rss", "--json")
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["arxiv:2611.20001", "arxiv:2611.20002", "arxiv:2611.20003"]
+    assert set(rows[0]) >= {"id", "version", "title", "authors", "abstract", "categories",
+                            "primary_category", "published", "url", "pdf_url", "doi", "source"}
+    assert rows[0]["authors"] == ["Ada Lovelace", "Grace Hopper"]
+    assert rows[0]["categories"] == ["cs.CL", "cs.LG"]
+    assert rows[0]["published"] == "2026-11-24"
+
+
+def test_it_exits_2_with_the_reason_on_stderr_for_an_error_feed(tmp_path):
+    feed = tmp_path / "error.atom.xml"
+    feed.write_bytes(API_ERROR)
+    result = run("harvest", "--file", str(feed), "--kind", "arxiv_api", "--json")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "max_results must be an integer" in result.stderr
+
+
+def test_it_prints_nothing_and_exits_0_for_an_empty_feed(tmp_path):
+    feed = tmp_path / "empty.xml"
+    feed.write_bytes(EMPTY_RSS)
+    result = run("harvest", "--file", str(feed), "--kind", "arxiv_rss", "--json")
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_it_refuses_an_unknown_kind_and_a_missing_file(tmp_path):
+    assert run("harvest", "--file", "nope.xml", "--kind", "atomz").exit_code == 2
+    missing = run("harvest", "--file", str(tmp_path / "nope.xml"), "--kind", "rss")
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr
+
+
+def test_it_subscribes_confirmed_and_previews_with_explanations(tmp_path, session):
+    from newsletter import harvest
+
+    harvest.store(session, harvest.parse("arxiv_rss", arxiv_rss("cs.CL", PAPERS)))
+    result = run("subscribe", "Ada@Example.org", "--topic", "language models", "--category",
+                 "cs.CL", "--author", "Grace Hopper", "--lang", "zh", "--tz", "Asia/Shanghai",
+                 "--hour", "8", "--confirmed")
+    assert result.exit_code == 0, result.stdout
+    assert "ada@example.org: active" in result.stdout
+    out = tmp_path / "pv"
+    result = run("preview", "ada@example.org", "--out", str(out), "--explain")
+    assert result.exit_code == 0, result.stdout
+    assert "Grace Hopper" in result.stdout  # the followed author's paper is explained
+    assert {p.name for p in out.iterdir()} == {"digest.html", "digest.txt", "digest.eml"}
+    assert b"List-Unsubscribe:" in (out / "digest.eml").read_bytes()
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("bad-address",), "email"),
+    (("a@example.org", "--tz", "Mars/Olympus"), "time zone"),
+    (("a@example.org", "--hour", "25"), "hour"),
+])
+def test_it_rejects_bad_subscriptions_with_a_clear_message(args, words):
+    result = run("subscribe", *args, "--confirmed")
+    assert result.exit_code == 2
+    assert words in result.stderr.lower()
+
+
+def test_it_shows_who_is_due_on_a_dry_run_without_claiming(session):
+    from sqlmodel import select
+
+    from newsletter.models import Digest
+    from tests.factories import make_subscriber
+
+    make_subscriber(session, "due@example.org", timezone="Asia/Shanghai", send_hour=7)
+    result = run("send-due", "--now", "2026-11-24T08:30:00+08:00", "--dry-run")
+    assert result.exit_code == 0
+    assert "due (dry run)" in result.stdout
+    assert session.exec(select(Digest)).all() == []
+
+
+def test_it_runs_the_demo_offline_and_says_where_the_email_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    from newsletter import config
+
+    config.get_settings.cache_clear()
+    result = run("demo", "--offline")
+    assert result.exit_code == 0, result.stdout
+    assert "bundled sample" in result.stdout
+    html = list((tmp_path / "outbox").glob("*.html"))
+    assert len(html) == 1 and str(html[0].name) in result.stdout.replace("\n", "")

@@ -1,0 +1,109 @@
+"""End to end in-process: a feed on a local server -> store -> select -> compose -> outbox."""
+
+from __future__ import annotations
+
+import email
+import datetime as dt
+
+import pytest
+from sqlmodel import select
+
+from newsletter import harvest, pipeline
+from newsletter.models import Digest, DigestItem, DigestStatus, Paper, Source
+from tests.factories import make_subscriber
+from tests.feedserver import FeedServer, arxiv_rss
+
+PAPERS = [
+    dict(id="2611.20001", title="Scaling laws for small language models",
+         abstract="We fit scaling laws for language models under a compute budget. "
+                  "Small models trained longer match larger ones.",
+         authors=["Ada Lovelace", "Grace Hopper"], categories=["cs.CL", "cs.LG"]),
+    dict(id="2611.20002", title="Protein folding with diffusion",
+         abstract="A diffusion model predicts protein structures. It is fast.",
+         authors=["Rosalind Franklin"], categories=["q-bio.BM"]),
+    dict(id="2611.20003", title="Language models as tutors",
+         abstract="Language models can tutor students in algebra. We measure learning gains.",
+         authors=["Alan Turing"], categories=["cs.CL"]),
+]
+
+
+@pytest.fixture
+def feeds(session):
+    """Every registered source points at one local server serving the same arXiv feed."""
+    harvest.ensure_sources(session)
+    server = FeedServer({})
+    body = arxiv_rss("cs.CL", PAPERS)
+    for source in session.exec(select(Source)).all():
+        source.url = f"{server.url}/{source.name}"
+        server.routes[f"/{source.name}"] = body if source.kind == "arxiv_rss" else b""
+        source.enabled = source.kind == "arxiv_rss"
+        session.add(source)
+    session.commit()
+    yield server
+    server.close()
+
+
+def new_digest(session, subscriber, day=dt.date(2026, 11, 24)) -> int:
+    digest = Digest(subscriber_id=subscriber.id, local_date=day)
+    session.add(digest)
+    session.commit()
+    return digest.id
+
+
+def test_it_takes_a_digest_from_the_feed_to_the_outbox(session, feeds, settings_env):
+    subscriber = make_subscriber(session, keywords=("language models",), categories=("cs.CL",))
+    digest_id = new_digest(session, subscriber)
+
+    assert pipeline.run_digest(digest_id) == DigestStatus.SENT
+
+    session.expire_all()
+    digest = session.get(Digest, digest_id)
+    assert digest.sent_at is not None and digest.provider_message_id
+    picked = session.exec(select(DigestItem.paper_id).where(DigestItem.digest_id == digest_id)).all()
+    assert set(picked) >= {"arxiv:2611.20001", "arxiv:2611.20003"}
+    assert "arxiv:2611.20002" not in picked  # protein folding matches nothing they follow
+    emls = list(settings_env.outbox_dir.glob("*.eml"))
+    htmls = list(settings_env.outbox_dir.glob("*.html"))
+    assert len(emls) == 1 and len(htmls) == 1
+    message = email.message_from_bytes(emls[0].read_bytes())
+    assert message["To"] == subscriber.email
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert [p.get_content_type() for p in message.walk()][1:] == ["text/plain", "text/html"]
+    assert "Scaling laws for small language models" in htmls[0].read_text()
+
+
+def test_it_fetches_each_source_once_however_many_subscribers_want_it(session, feeds):
+    ids = [new_digest(session, make_subscriber(session, f"r{n}@example.org", categories=("cs.CL",)))
+           for n in range(3)]
+    for digest_id in ids:
+        pipeline.run_digest(digest_id)
+    assert feeds.hits and max(feeds.hits.values()) == 1
+
+
+def test_it_never_sends_the_same_paper_twice(session, feeds):
+    subscriber = make_subscriber(session, keywords=("language models",))
+    first = new_digest(session, subscriber, dt.date(2026, 11, 24))
+    assert pipeline.run_digest(first) == DigestStatus.SENT
+    second = new_digest(session, subscriber, dt.date(2026, 11, 25))
+    assert pipeline.run_digest(second) == DigestStatus.SKIPPED
+    session.expire_all()
+    assert "no new papers" in session.get(Digest, second).error
+
+
+def test_it_is_harmless_to_run_a_finished_digest_again(session, feeds, settings_env):
+    subscriber = make_subscriber(session)
+    digest_id = new_digest(session, subscriber)
+    assert pipeline.run_digest(digest_id) == DigestStatus.SENT
+    assert pipeline.run_digest(digest_id) == DigestStatus.SENT
+    assert len(list(settings_env.outbox_dir.glob("*.eml"))) == 1
+
+
+def test_it_previews_without_counting_the_papers_as_sent(session, feeds):
+    subscriber = make_subscriber(session, keywords=("language models",))
+    harvest.harvest(session)
+    result = pipeline.preview(session, subscriber, dt.date(2026, 11, 24))
+    assert result.html and result.text and b"List-Unsubscribe" in result.eml
+    assert session.exec(select(Digest)).all() == []  # nothing recorded
+    digest_id = new_digest(session, subscriber)
+    assert pipeline.run_digest(digest_id) == DigestStatus.SENT  # the same papers still go out
+    assert session.exec(select(Paper)).all()
