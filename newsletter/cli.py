@@ -24,7 +24,7 @@ app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Opt = typer.Option
 
@@ -52,9 +52,7 @@ def parse_when(value: str | None, what: str) -> dt.datetime | None:
         when = dt.datetime.fromisoformat(value)
     except ValueError:
         fail(f"{what}: not an ISO date/time: {value!r} (e.g. 2026-11-26T07:05:00+08:00)")
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC).replace(tzinfo=None)
-    return when
+    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 @db_app.command("upgrade")

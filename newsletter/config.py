@@ -34,8 +34,27 @@ class Settings(BaseSettings):
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
-    llm_model: str = "claude-sonnet-4-5"
+    llm_model: str = "claude-sonnet-4-6"
     llm_timeout: float = Field(default=60.0, gt=0)
+    # LLM robustness and cost (issue 4). Retries are ours (the SDK's are off): 429/529/5xx only.
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_retry_after_cap: float = Field(default=30.0, ge=0)  # the SDK honours retry-after uncapped
+    llm_backoff_base: float = Field(default=1.0, ge=0)
+    llm_backoff_max: float = Field(default=20.0, ge=0)
+    llm_breaker_failures: int = Field(default=5, ge=1)  # outage: stop calling for a while
+    llm_breaker_seconds: float = Field(default=300.0, ge=0)
+    llm_batch_poll_seconds: float = Field(default=30.0, ge=0)
+    llm_batch_max_wait: float = Field(default=3600.0, ge=0)
+    # USD per million tokens: input, output, cache write (5 min), cache read; "default" = fallback
+    llm_prices: dict[str, dict[str, float]] = {
+        "claude-sonnet-4-6": {"input": 3.0, "output": 15.0, "cache_write": 3.75, "cache_read": 0.30},
+        "claude-sonnet-4-5": {"input": 3.0, "output": 15.0, "cache_write": 3.75, "cache_read": 0.30},
+        "claude-haiku-4-5": {"input": 1.0, "output": 5.0, "cache_write": 1.25, "cache_read": 0.10},
+        "claude-opus-4-6": {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.50},
+        "claude-opus-4-5": {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.50},
+        "default": {"input": 3.0, "output": 15.0, "cache_write": 3.75, "cache_read": 0.30},
+    }
+    llm_batch_discount: float = Field(default=0.5, gt=0, le=1)  # Message Batches bill half
 
     sendgrid_api_key: str | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
@@ -56,6 +75,16 @@ class Settings(BaseSettings):
     default_send_hour: int = Field(default=7, ge=0, le=23)
     default_max_papers: int = Field(default=10, ge=1, le=15)
     candidate_days: int = Field(default=7, ge=1, le=31)
+
+    # Scheduling and delivery (issue 6)
+    tick_minutes: int = Field(default=5, ge=1, le=60)  # beat period of the due-subscriber tick
+    send_empty_note: bool = False  # on arXiv's quiet mornings send "nothing new" instead of nothing
+    sendgrid_timeout: float = Field(default=20.0, gt=0)  # the SDK has no timeout by default
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    deliver_max_attempts: int = Field(default=5, ge=1)  # then the digest is marked failed
+    deliver_reconcile_seconds: float = Field(default=120.0, ge=0)  # before re-sending a stuck one
+    soft_bounce_threshold: int = Field(default=3, ge=1)  # soft bounces before suppression
+    list_id: str = "AcademicHub daily digest <digest.academichub.local>"
 
     @field_validator("public_base_url")
     @classmethod

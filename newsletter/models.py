@@ -14,7 +14,8 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """Aware UTC: SQLModel's UTCDateTime columns refuse naive datetimes."""
+    return dt.datetime.now(dt.UTC)
 
 
 class SubscriberStatus:
@@ -170,4 +171,36 @@ class Feedback(SQLModel, table=True):
 class Suppression(SQLModel, table=True):
     email: str = Field(primary_key=True, max_length=320)
     reason: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class LlmCall(SQLModel, table=True):
+    """The LLM ledger: one row per logical call (after retries), for spend per day / digest."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    time: dt.datetime = Field(default_factory=utcnow, index=True)
+    model: str = Field(max_length=100)
+    purpose: str = Field(max_length=32)  # synthesis | summary | summary-batch | repair
+    digest_id: int | None = Field(default=None, index=True)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+    ok: bool = True
+    error: str | None = Field(default=None, max_length=500)
+
+
+class SynthesisCache(SQLModel, table=True):
+    """One synthesis per (ordered selection, locale, topics, model, prompt version)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True, index=True)
+    model: str = Field(max_length=100)
+    prompt_version: str = Field(max_length=32)
+    locale: str = Field(max_length=8)
+    theme: str = Field(max_length=300)
+    preheader: str = Field(max_length=300)
+    synthesis: str = Field(sa_type=Text)
     created_at: dt.datetime = Field(default_factory=utcnow)

@@ -58,4 +58,4 @@ def expire_unconfirmed() -> int:
     import datetime as dt
 
     with session_scope() as session:
-        return subscribers.expire_unconfirmed(session, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        return subscribers.expire_unconfirmed(session, dt.datetime.now(dt.UTC))
