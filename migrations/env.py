@@ -4,10 +4,11 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from newsletter import models  # noqa: F401  (registers every table)
+from newsletter.config import get_settings
 from newsletter.db import engine_for
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
+url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
 def run_offline() -> None:

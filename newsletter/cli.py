@@ -176,10 +176,12 @@ def preview(
         subscriber = find_subscriber(session, email)
         result = pipeline.preview(session, subscriber, local_date)
     if explain:
+        from newsletter.select import explain_rows
+
         table = Table("#", "score", "paper", "why")
-        for rank, pick in enumerate(result.picks, 1):
-            table.add_row(str(rank), f"{pick.score:.2f}", f"{pick.paper.id}  {pick.paper.title[:70]}",
-                          pick.reason)
+        for row in explain_rows(result.picks):
+            table.add_row(str(row["rank"]), f"{row['score']:.2f}",
+                          f"{row['id']}  {row['title'][:70]}", row["reason"])
         out.print(table)
     if result.status == "empty":
         out.print("nothing to send: no new papers match this subscriber's topics")
@@ -284,7 +286,10 @@ def demo(
     from newsletter import demo as demo_mod
 
     report = demo_mod.run(offline=offline, console=out)
+    paths = {k: report.pop(k) for k in ("email (.eml)", "open in a browser")}
     table = Table(title="AcademicHub demo", show_header=False)
     for key, value in report.items():
         table.add_row(key, str(value))
     out.print(table)
+    for key, value in paths.items():  # full paths, never cut by the table's width
+        out.print(f"{key}: {value}", soft_wrap=True, highlight=False)

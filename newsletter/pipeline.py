@@ -37,7 +37,7 @@ def prepare(session: Session, digest_id: int, *, now: dt.datetime | None = None,
     subscriber = session.get(Subscriber, digest.subscriber_id)
     if refresh:
         refresh_sources(session, subscriber)
-    picks = select_papers(session, subscriber, now=now)
+    picks = select_papers(session, subscriber, now=now, digest=digest)
     session.exec(delete(DigestItem).where(DigestItem.digest_id == digest.id))
     if not picks:
         digest.status, digest.error = DigestStatus.SKIPPED, "no new papers matched the topics"
@@ -126,7 +126,7 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
     session.add(digest)
     session.commit()
     try:
-        picks = select_papers(session, subscriber)
+        picks = select_papers(session, subscriber, digest=digest)
         for rank, pick in enumerate(picks, 1):
             session.add(DigestItem(digest_id=digest.id, paper_id=pick.paper.id, rank=rank,
                                    score=pick.score, reason=pick.reason[:500]))

@@ -1,0 +1,321 @@
+"""The compose stage: a digest's papers and words -> subject, preheader, HTML and text.
+
+`compose_digest` runs once per digest (compose queue, or in-process in embedded mode): it
+loads the ranked items, asks the writer for the synthesis and summaries, renders, and
+stores the result with status "composed". `render_digest` is the pure half (a `DigestView`
+in, a `Rendered` out) that tests and the benchmark call without a database. The HTML stays
+under `HTML_BUDGET` by dropping cards from the end and linking to the web view instead.
+Rendering machinery (MJML compile cache, premailer, escaping rules) is in newsletter.render.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from newsletter import i18n, render, synthesize, track
+from newsletter.links import url_for
+from newsletter.models import (
+    Digest,
+    DigestItem,
+    DigestStatus,
+    Interest,
+    InterestKind,
+    Paper,
+    Subscriber,
+)
+from newsletter.render import (
+    TEXT_RULE,
+    Link,
+    Rendered,
+    clean_llm_text,
+    cut_at_sentence,
+    fold,
+    one_line,
+    render_html,
+    render_subject,
+    render_text,
+    safe_url,
+    synthesis_paragraphs,
+)
+from newsletter.select import Pick
+
+__all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest",
+           "render_confirmation", "render_digest", "render_welcome"]
+
+log = logging.getLogger(__name__)
+HTML_BUDGET = 100_000  # bytes; Gmail clips messages at about 102 KB
+SHOWN_AUTHORS = 3
+SOURCE_LABELS = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
+
+
+@dataclass
+class CardView:
+    """One paper as the email shows it. URLs are checked again at render time."""
+    n: int
+    title: str
+    authors: list[str]
+    summary: str
+    source: str = "arXiv"
+    category: str | None = None
+    date: dt.date | None = None
+    reason: str = ""
+    followed: list[str] = field(default_factory=list)  # the subscriber's followed authors
+    url: str | None = None  # the title link (our click redirect)
+    abstract_url: str | None = None
+    pdf_url: str | None = None
+    more_url: str | None = None
+    less_url: str | None = None
+
+
+@dataclass
+class DigestView:
+    locale: str
+    date: dt.date
+    email: str
+    cards: list[CardView]
+    synthesis: str = ""
+    theme: str = ""
+    preheader: str = ""
+    topics: list[str] = field(default_factory=list)
+    preferences_url: str | None = None
+    unsubscribe_url: str | None = None
+    web_url: str | None = None
+    total: int | None = None  # papers in the digest; defaults to len(cards)
+
+
+# --- pure rendering ---------------------------------------------------------------------
+
+@cache
+def _strings(locale: str) -> dict[str, str]:
+    return {key: i18n.t(key, locale) for key in i18n.STRINGS[locale]}
+
+
+def _card(card: CardView, locale: str) -> dict:
+    followed = {fold(name) for name in card.followed}
+    names = [a for a in card.authors if a and a.strip()]
+    is_followed = [bool(followed) and fold(name) in followed for name in names]
+    shown = [i for i in range(len(names)) if i < SHOWN_AUTHORS or is_followed[i]]
+    authors = [{"name": one_line(names[i], render.MAX_AUTHOR), "followed": is_followed[i]}
+               for i in shown]
+    hidden = len(names) - len(shown)
+    more_authors = i18n.t("more_authors", locale, count=hidden) if hidden else ""
+    links = [Link(i18n.t(key, locale), safe_url(url)) for key, url in (
+        ("abstract", card.abstract_url), ("pdf", card.pdf_url),
+        ("more_like_this", card.more_url), ("less_like_this", card.less_url))]
+    badge = card.source + (f" ({card.category})" if card.category else "") \
+        + (f" {card.date.isoformat()}" if card.date else "")
+    return {
+        "n": card.n, "num": f"{card.n:02d}", "badge": one_line(badge, 120),
+        "title": one_line(card.title, render.MAX_TITLE), "url": safe_url(card.url),
+        "authors": authors, "more_authors": more_authors,
+        "authors_text": ", ".join(a["name"] + (" ★" if a["followed"] else "")
+                                  for a in authors) + (f" {more_authors}" if hidden else ""),
+        "summary": cut_at_sentence(card.summary, render.MAX_SUMMARY),
+        "reason": one_line(card.reason, render.MAX_REASON),
+        "links": [link for link in links if link.url],
+    }
+
+
+def _footer(locale: str, email: str, topics: list[str], links: list[Link]) -> dict:
+    topics = [one_line(topic, render.MAX_TOPIC)
+              for topic in topics[: render.MAX_TOPICS] if topic.strip()]
+    why = (i18n.t("why_you_get_this", locale, topics=i18n.join_list(topics, locale))
+           if topics else i18n.t("why_you_get_this_no_topics", locale))
+    return {"footer_links": [link for link in links if link.url],
+            "footer_lines": [i18n.t("sent_to", locale, email=email), why]}
+
+
+def render_digest(view: DigestView, *, budget: int = HTML_BUDGET) -> Rendered:
+    """Render the digest; if the HTML would exceed `budget` bytes, keep the most cards that
+    fit and link the rest to the web view."""
+    locale = i18n.normalize_locale(view.locale)
+    cards = [_card(card, locale) for card in view.cards]
+    total = max(view.total or 0, len(cards))
+    theme = one_line(clean_llm_text(view.theme), render.MAX_THEME)
+    base = {
+        "s": _strings(locale), "t": lambda key, **kw: i18n.t(key, locale, **kw),
+        "date_long": i18n.format_date(view.date, locale),
+        "date_short": i18n.format_date(view.date, locale, style="short"),
+        "theme": theme, "total": total, "rule": TEXT_RULE,
+        **_footer(locale, view.email, view.topics, [
+            Link(i18n.t("preferences", locale), safe_url(view.preferences_url)),
+            Link(i18n.t("unsubscribe", locale), safe_url(view.unsubscribe_url)),
+            Link(i18n.t("view_in_browser", locale), safe_url(view.web_url))]),
+    }
+    base["subject"] = render_subject("digest", base)
+    base["preheader"] = one_line(clean_llm_text(view.preheader), render.MAX_PREHEADER) or \
+        i18n.t("preheader_default", locale, count=total)
+
+    def context(k: int, html: bool) -> dict:
+        numbers = {card["n"] for card in cards[:k]}
+        left = total - k
+        more = Link(i18n.t("more_on_web", locale, count=left), safe_url(view.web_url)) \
+            if left else None
+        return {**base, "cards": cards[:k], "more": more,
+                "synthesis": synthesis_paragraphs(view.synthesis, numbers, html=html)}
+
+    def build(k: int) -> str:
+        return render_html("digest", locale, context(k, html=True))
+
+    shown, html = len(cards), build(len(cards))
+    if _size(html) > budget:
+        # The largest k that fits: sizes grow with k, so a binary search (a few renders,
+        # only for oversized digests).
+        low, high, html_low = 0, len(cards) - 1, build(0)
+        while low < high:
+            mid = (low + high + 1) // 2
+            candidate = build(mid)
+            if _size(candidate) <= budget:
+                low, html_low = mid, candidate
+            else:
+                high = mid - 1
+        shown, html = low, html_low
+    text = render_text("digest", context(shown, html=False))
+    return Rendered(base["subject"], base["preheader"], html, text)
+
+
+def _size(html: str) -> int:
+    return len(html.encode("utf-8"))
+
+
+def _simple(name: str, subscriber, context: dict, links: list[Link],
+            topics: list[str] | None) -> Rendered:
+    """Confirmation and welcome: one message, one button, the shared header and footer.
+    `topics` None leaves out the "why you get this" line (nothing is subscribed yet)."""
+    locale = i18n.normalize_locale(subscriber.locale)
+    ctx = {"s": _strings(locale), "rule": TEXT_RULE,
+           "date_long": i18n.format_date(_local_today(subscriber), locale), **context,
+           **_footer(locale, subscriber.email, topics or [], links)}
+    if topics is None:
+        ctx["footer_lines"] = ctx["footer_lines"][:1]
+    ctx["subject"] = render_subject(name, ctx)
+    return Rendered(ctx["subject"], ctx["preheader"], render_html(name, locale, ctx),
+                    render_text(name, ctx))
+
+
+def _local_today(subscriber) -> dt.date:
+    try:
+        return dt.datetime.now(ZoneInfo(subscriber.timezone or "UTC")).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.datetime.now(dt.UTC).date()
+
+
+def render_confirmation(subscriber, confirm_url: str) -> Rendered:
+    """The double opt-in email; no unsubscribe link: nothing is subscribed yet."""
+    locale = i18n.normalize_locale(subscriber.locale)
+    return _simple("confirm", subscriber, {
+        "preheader": i18n.t("confirm_preheader", locale),
+        "body": i18n.t("confirm_body", locale, email=subscriber.email),
+        "action": Link(i18n.t("confirm_button", locale), safe_url(confirm_url)),
+    }, [], None)
+
+
+def render_welcome(subscriber, topics: list[str] | None = None) -> Rendered:
+    locale = i18n.normalize_locale(subscriber.locale)
+    when = {"time": f"{subscriber.send_hour:02d}:00", "timezone": subscriber.timezone}
+    preferences = url_for("preferences", subscriber)
+    topics = [one_line(topic, render.MAX_TOPIC) for topic in (topics or [])[: render.MAX_TOPICS]]
+    return _simple("welcome", subscriber, {
+        "preheader": i18n.t("welcome_preheader", locale, **when),
+        "body": i18n.t("welcome_body", locale, count=subscriber.max_papers,
+                       frequency=i18n.t(f"frequency_{subscriber.frequency}", locale), **when),
+        "topics_line": i18n.t("welcome_topics", locale, topics=i18n.join_list(topics, locale))
+        if topics else "",
+        "action": Link(i18n.t("button_preferences", locale), preferences),
+    }, [Link(i18n.t("preferences", locale), preferences),
+        Link(i18n.t("unsubscribe", locale), url_for("unsubscribe", subscriber))], topics)
+
+
+# --- the stage --------------------------------------------------------------------------
+
+TOPIC_KINDS = (InterestKind.KEYWORD, InterestKind.CATEGORY, InterestKind.AUTHOR)
+RECOMPOSABLE = (DigestStatus.PENDING, DigestStatus.COMPOSED)
+
+
+def _matched(paper: Paper, interests: list[Interest]) -> list[str]:
+    """What the paper matched, for the writer (select.py does not store it)."""
+    text = f"{paper.title} {paper.abstract}".casefold()
+    authors = {fold(a) for a in paper.authors}
+    return [i.value for i in interests if (
+        (i.kind == InterestKind.KEYWORD and i.value.casefold() in text)
+        or (i.kind == InterestKind.CATEGORY and i.value in paper.categories)
+        or (i.kind == InterestKind.AUTHOR and fold(i.value) in authors))]
+
+
+def source_label(paper: Paper) -> str:
+    return SOURCE_LABELS.get((paper.source or "").lower()) or paper.journal or paper.source
+
+
+def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
+               interests: list[Interest], writing: synthesize.Writing) -> DigestView:
+    followed = [i.value for i in interests if i.kind == InterestKind.AUTHOR]
+    cards = []
+    for n, pick in enumerate(picks, 1):
+        paper = pick.paper
+        summary = clean_llm_text(writing.summaries.get(paper.id) or "").strip()
+        cards.append(CardView(
+            n=n, title=paper.title, authors=list(paper.authors or []),
+            summary=summary or cut_at_sentence(paper.abstract),
+            source=source_label(paper),
+            category=paper.primary_category or (paper.categories or [None])[0],
+            date=paper.published, reason=pick.reason, followed=followed,
+            # the click redirect (it reads its own token keys, so track builds the URL)
+            url=track.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
+            abstract_url=paper.url, pdf_url=paper.pdf_url,
+            more_url=url_for("feedback", subscriber, paper=paper.id, signal="more"),
+            less_url=url_for("feedback", subscriber, paper=paper.id, signal="less"),
+        ))
+    return DigestView(
+        locale=subscriber.locale, date=digest.local_date, email=subscriber.email, cards=cards,
+        synthesis=writing.synthesis, theme=writing.theme, preheader=writing.preheader,
+        topics=[i.value for i in interests if i.kind in TOPIC_KINDS],
+        preferences_url=url_for("preferences", subscriber),
+        unsubscribe_url=url_for("unsubscribe", subscriber),
+        web_url=url_for("digest", subscriber, digest=digest.id),
+    )
+
+
+def compose_digest(session: Session, digest: Digest) -> Digest:
+    """Write and render one digest and store it as "composed".
+
+    Safe to run twice: it overwrites its own fields, adds no rows, and never touches a
+    digest that delivery has already claimed (the final UPDATE is conditional on status)."""
+    if digest.status not in RECOMPOSABLE:
+        return digest
+    subscriber = session.get(Subscriber, digest.subscriber_id)
+    interests = list(session.exec(
+        select(Interest).where(Interest.subscriber_id == digest.subscriber_id)).all())
+    rows = session.exec(
+        select(DigestItem, Paper).join(Paper, Paper.id == DigestItem.paper_id)
+        .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
+    if subscriber is None or not rows:
+        return digest  # nothing to compose: the caller skips empty digests
+    picks = [Pick(paper, item.score, item.reason, _matched(paper, interests))
+             for item, paper in rows]
+    topics = [i.value for i in interests if i.kind in TOPIC_KINDS]
+    writing = synthesize.write(session, picks, locale=subscriber.locale, topics=topics,
+                               digest_id=digest.id)
+    rendered = render_digest(build_view(digest, subscriber, picks, interests, writing))
+    values = {
+        "subject": rendered.subject, "preheader": rendered.preheader,
+        "synthesis": writing.synthesis, "writer": (writing.writer or "")[:100],
+        "html": rendered.html, "text": rendered.text, "status": DigestStatus.COMPOSED,
+        "composed_at": dt.datetime.now(dt.UTC),  # aware: the column type refuses naive ones
+        "error": f"synthesis fell back: {writing.fallback_reason}"
+        if writing.fallback_reason else None,
+    }
+    claimed = session.exec(
+        update(Digest).where(Digest.id == digest.id, Digest.status.in_(RECOMPOSABLE))
+        .values(**values)).rowcount
+    session.commit()
+    session.refresh(digest)
+    if not claimed:
+        log.info("digest %s was claimed while composing; its stored copy stands", digest.id)
+    return digest

@@ -1,0 +1,282 @@
+"""Turn plain view data into an email: MJML compiled once, Jinja per email, then premailer.
+
+Pipeline per template and language, once per process (`compiled`): resolve the partials,
+compile the MJML (with Jinja inside) to HTML, mark the head's <style> blocks so premailer
+leaves them alone (they hold @media and dark-mode rules it cannot inline, and parsing them
+with cssutils on every email is what made inlining slow), add the color-scheme meta, and
+parse the result as a Jinja template (autoescape on). Per email: render that template, then
+inline `partials/inline.css` with premailer (no network). Never inline before rendering:
+premailer would mangle the Jinja.
+
+Layout choice: all cards share one mj-section (a div each inside one mj-text). A section
+per card costs ~1.3 KB of MJML table wrappers (20 KB on a 15-card digest) and makes
+every premailer pass slower; the cards need no columns of their own.
+
+Everything here is pure (no database): `newsletter.compose` builds the views.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
+from markupsafe import Markup, escape
+from mjml import mjml2html
+from premailer import Premailer
+
+from newsletter import i18n
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "email_templates"
+HTML_LANG = {"en": "en", "zh": "zh-CN"}
+COLOR_SCHEME_META = ('<meta name="color-scheme" content="light dark">'
+                     '<meta name="supported-color-schemes" content="light dark">')
+INCLUDE = re.compile(r'<mj-include\s+path="([^"]+)"\s*/>')
+HEAD_STYLE = re.compile(r'<!--.*?-->|<style type="text/css">', re.DOTALL)
+TEXT_RULE = "-" * 60
+
+# Lengths past which untrusted text is cut: they keep one hostile record from eating the
+# whole size budget (the budget logic then drops cards, but a 5,000-character title is
+# never worth showing in full).
+MAX_TITLE, MAX_SUMMARY, MAX_REASON, MAX_AUTHOR, MAX_SYNTHESIS = 300, 600, 300, 80, 5000
+MAX_THEME, MAX_SUBJECT, MAX_PREHEADER, MAX_TOPICS, MAX_TOPIC = 90, 200, 200, 12, 60
+
+ENV = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    # HTML (including templates built from compiled MJML strings) is always escaped; the
+    # .txt subject and plain-text parts are not HTML, so escaping would only corrupt them.
+    autoescape=select_autoescape(enabled_extensions=("html", "mjml"), default_for_string=True,
+                                 default=False),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Rendered:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass
+class Link:
+    label: str
+    url: str | None
+
+
+# --- compile once -----------------------------------------------------------------------
+
+def mjml_source(name: str, locale: str) -> str:
+    """The MJML source with partials resolved and the language set (still Jinja inside).
+
+    Partials are inlined textually rather than through mj-include, which in mjml-python
+    loses the body width for included sections."""
+    def load(match: re.Match) -> str:
+        return INCLUDE.sub(load, (TEMPLATE_DIR / match.group(1)).read_text(encoding="utf-8"))
+
+    source = (TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8")
+    return INCLUDE.sub(load, source).replace("__LANG__", HTML_LANG[i18n.normalize_locale(locale)])
+
+
+def finish_compiled(html: str) -> str:
+    # premailer keeps the doctype only if it reads exactly as lxml writes it.
+    html = html.replace("<!doctype html>", "<!DOCTYPE html>", 1)
+    html = html.replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
+    return HEAD_STYLE.sub(
+        lambda m: m.group(0) if m.group(0).startswith("<!--")
+        else '<style type="text/css" data-premailer="ignore">', html)
+
+
+@cache
+def compiled(name: str, locale: str) -> Template:
+    html = mjml2html(mjml_source(name, locale), fonts={})
+    return ENV.from_string(finish_compiled(html))
+
+
+@lru_cache(maxsize=1)
+def inline_css_text() -> str:
+    return (TEMPLATE_DIR / "partials" / "inline.css").read_text(encoding="utf-8")
+
+
+class _Premailer(Premailer):
+    """premailer caches the cssutils parse but re-serializes every property of every rule
+    on each call (about 60% of its time on a digest); the rules depend only on the CSS
+    text, so keep them. Only for our own inline.css, which has no @media rules."""
+
+    _rules: ClassVar[dict[tuple[str, int], tuple[list, list]]] = {}
+
+    def _parse_style_rules(self, css_body, ruleset_index):
+        key = (css_body, ruleset_index)
+        if key not in self._rules:
+            self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
+        rules, leftover = self._rules[key]
+        return list(rules), list(leftover)
+
+    def _style_to_basic_html_attributes(self, element, style_content, force=False):
+        # It copies styles into bgcolor/align/width attributes, which only table cells
+        # use; our classes style text elements (p, a, div), where they are invalid.
+        return None
+
+
+def inline(html: str) -> str:
+    return _Premailer(
+        html, css_text=[inline_css_text()], allow_network=False, disable_validation=True,
+        disable_link_rewrites=True, remove_classes=False, strip_important=False,
+        align_floating_images=False, cssutils_logging_level=logging.CRITICAL,
+    ).transform(pretty_print=False)
+
+
+def render_html(name: str, locale: str, context: dict) -> str:
+    return inline(compiled(name, locale).render(context))
+
+
+def render_html_naive(name: str, locale: str, context: dict) -> str:
+    """The slow way, for the benchmark only: Jinja over the MJML source, compile, inline,
+    all per email."""
+    source = ENV.from_string(mjml_source(name, locale)).render(context)
+    return inline(finish_compiled(mjml2html(source, fonts={})))
+
+
+CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+def wrap(text: str, width: int = 72) -> str:
+    """Greedy word wrap for the plain-text part (textwrap is several times slower, and this
+    is most of the text part's cost). Long CJK runs, which have no spaces, are cut every
+    width/2 characters (they are double width); URLs are never cut."""
+    if not CJK.search(text):  # the common case, without per-word checks
+        lines, line = [], ""
+        for word in text.split():
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        return "\n".join(lines + [line] if line else lines)
+    lines, line, used = [], "", 0
+    for word in text.split():
+        step = width // 2
+        cjk = CJK.search(word) is not None
+        chunks = [word[i:i + step] for i in range(0, len(word), step)] \
+            if cjk and len(word) > step and "://" not in word else [word]
+        for index, chunk in enumerate(chunks):
+            size = len(chunk) * (2 if cjk else 1)
+            glue = "" if index or not line else " "
+            if line and used + len(glue) + size > width:
+                lines.append(line)
+                line, used, glue = "", 0, ""
+            line, used = line + glue + chunk, used + len(glue) + size
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+ENV.filters["wrap"] = wrap
+
+
+def render_text(name: str, context: dict) -> str:
+    text = ENV.get_template(f"{name}.txt").render(context)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def render_subject(name: str, context: dict) -> str:
+    # One line, whatever the theme held: a newline in a subject is a header injection.
+    return one_line(ENV.get_template(f"{name}.subject.txt").render(context), MAX_SUBJECT)
+
+
+# --- untrusted text ---------------------------------------------------------------------
+
+UNSAFE_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f\"'<>\\`]")
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only absolute http(s) URLs with a host; anything else (javascript:, data:, relative,
+    whitespace tricks) is dropped."""
+    if not url or not isinstance(url, str) or UNSAFE_URL_CHAR.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def one_line(text: str | None, limit: int) -> str:
+    return cut(" ".join((text or "").split()), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else head).rstrip(" ,;:") + "…"
+
+
+SENTENCE_END = re.compile(r"[。！？]|[.!?](?=\s)")
+
+
+def cut_at_sentence(text: str | None, limit: int = 320) -> str:
+    """Whole sentences up to `limit` characters; a first sentence longer than that is cut."""
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    ends = [m.end() for m in SENTENCE_END.finditer(text[: limit + 1])]
+    return text[: ends[-1]] if ends else cut(text, limit)
+
+
+URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
+
+
+def clean_llm_text(text: str | None) -> str:
+    """LLM text may carry only plain text and [n] citations: markdown links lose their
+    target and bare URLs go (a prompt-injected abstract must not put a link in our email).
+    Markup needs nothing here: it is escaped at render time like everything else."""
+    text = MD_LINK.sub(r"\1", text or "")
+    return URL.sub("", text)
+
+
+@lru_cache(maxsize=4096)
+def fold(name: str) -> str:
+    """Case- and diacritic-insensitive key for matching author names."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.replace(".", " ").replace("-", " ").casefold().split())
+
+
+CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")
+
+
+def synthesis_paragraphs(text: str, card_numbers: set[int], *, html: bool) -> list:
+    """Paragraphs of the synthesis; in HTML, escaped, with [n] linked to #card-n only when
+    card n is in this email."""
+    text = cut_at_sentence(clean_llm_text(text).replace("\r", ""), MAX_SYNTHESIS) \
+        if len(text or "") > MAX_SYNTHESIS else clean_llm_text(text).replace("\r", "")
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    paragraphs = [p for p in paragraphs if p]
+    if not html:
+        return paragraphs
+
+    def cite(match: re.Match) -> str:
+        parts = re.split(r"(\s*[,，]\s*)", match.group(1))
+        linked = [
+            f'<a class="cite" href="#card-{int(p)}">{p}</a>'
+            if p.isdigit() and int(p) in card_numbers else p
+            for p in parts
+        ]
+        return "[" + "".join(linked) + "]"
+
+    return [Markup(CITATION.sub(cite, str(escape(p)))) for p in paragraphs]

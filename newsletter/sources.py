@@ -1,0 +1,192 @@
+"""The source registry: which feeds we harvest, seeded into the `source` table.
+
+`DEFAULT_SOURCES` is data: arXiv RSS per category (and one combined feed), an arXiv API query,
+bioRxiv and medRxiv through api.biorxiv.org, and journal feeds (disabled until an operator
+enables them). `ensure_sources` inserts missing rows and never touches existing ones, so an
+operator's `enabled` choice survives upgrades. `sources_for` tells the pipeline which sources a
+subscriber's interests need, so it refreshes only those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from newsletter.models import Source
+
+ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
+ARXIV_API = (
+    "https://export.arxiv.org/api/query?search_query={query}"
+    "&sortBy=submittedDate&sortOrder=descending&start=0&max_results=200"
+)
+# {from}/{to} are filled at fetch time with a recent window; {cursor} pages through results.
+BIORXIV_API = "https://api.biorxiv.org/details/{server}/{{from}}/{{to}}/{{cursor}}/json"
+ARXIV_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
+ARXIV_ARCHIVES = frozenset(
+    "cs math physics stat econ eess q-bio q-fin astro-ph cond-mat gr-qc hep-ex hep-lat hep-ph "
+    "hep-th math-ph nlin nucl-ex nucl-th quant-ph".split()
+)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    kind: str  # arxiv_rss | arxiv_api | biorxiv | rss
+    url: str
+    label: str
+    enabled: bool = True
+
+
+def arxiv_rss_source(category: str, *, enabled: bool = True) -> SourceSpec:
+    return SourceSpec(
+        f"arxiv-{category}", "arxiv_rss", ARXIV_RSS.format(categories=category), "arXiv", enabled
+    )
+
+
+DEFAULT_CATEGORIES = (
+    "cs.CL",
+    "cs.LG",
+    "cs.AI",
+    "cs.CV",
+    "cs.IR",
+    "stat.ML",
+    "q-bio.GN",
+    "q-bio.NC",
+)
+
+DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
+    *(arxiv_rss_source(category) for category in DEFAULT_CATEGORIES),
+    # One request for several categories; off by default because the single feeds cover it.
+    arxiv_rss_source("cs.CL+cs.LG", enabled=False),
+    SourceSpec(
+        "arxiv-api-ml",
+        "arxiv_api",
+        ARXIV_API.format(query="cat:cs.CL+OR+cat:cs.LG+OR+cat:cs.AI"),
+        "arXiv",
+        enabled=False,
+    ),
+    SourceSpec("biorxiv", "biorxiv", BIORXIV_API.format(server="biorxiv"), "bioRxiv"),
+    SourceSpec("medrxiv", "biorxiv", BIORXIV_API.format(server="medrxiv"), "medRxiv"),
+    SourceSpec("nature", "rss", "https://www.nature.com/nature.rss", "Nature", enabled=False),
+    SourceSpec(
+        "science",
+        "rss",
+        "https://www.science.org/action/showFeed?type=etoc&feed=rss&jc=science",
+        "Science",
+        enabled=False,
+    ),
+    SourceSpec("cell", "rss", "https://www.cell.com/cell/current.rss", "Cell", enabled=False),
+    SourceSpec(
+        "pnas",
+        "rss",
+        "https://www.pnas.org/action/showFeed?type=etoc&feed=rss&jc=pnas",
+        "PNAS",
+        enabled=False,
+    ),
+    SourceSpec(
+        "prl", "rss", "https://feeds.aps.org/rss/recent/prl.xml", "Phys. Rev. Lett.", enabled=False
+    ),
+)
+
+# How many days back the bioRxiv API window reaches (posts appear with a delay of a day or two).
+BIORXIV_WINDOW_DAYS = 2
+
+
+def ensure_sources(session: Session, specs: Iterable[SourceSpec] = DEFAULT_SOURCES) -> None:
+    """Insert the sources that are missing; existing rows (and their `enabled`) stay as they are."""
+    specs = list(specs)
+    existing = set(session.exec(select(Source.name)).all())
+    for spec in specs:
+        if spec.name not in existing:
+            session.add(_row(spec))
+            existing.add(spec.name)
+    session.commit()
+
+
+def ensure_source(session: Session, name: str) -> Source | None:
+    """The named source, creating `arxiv-<category>` feeds on demand (any arXiv category works)."""
+    row = session.exec(select(Source).where(Source.name == name)).first()
+    if row is not None:
+        return row
+    spec = next((s for s in DEFAULT_SOURCES if s.name == name), None)
+    if spec is None and name.startswith("arxiv-"):
+        categories = name.removeprefix("arxiv-")
+        if all(is_arxiv_category(c) for c in categories.split("+")):
+            spec = arxiv_rss_source(categories)
+    if spec is None:
+        return None
+    row = _row(spec)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def sources_for(interests: Iterable[Any]) -> list[str]:
+    """Source names a subscriber's interests need.
+
+    Categories map to their arXiv feed (`cs.CL` -> `arxiv-cs.CL`; bioRxiv subject collections to
+    bioRxiv), `source` interests name a source directly, and keywords or authors, which can
+    match anywhere, need every source enabled by default.
+    """
+    names: set[str] = set()
+    broad = False
+    for interest in interests:
+        kind, value = _kind_value(interest)
+        value = value.strip()
+        if kind == "category" and value:
+            if value.lower() in ("biorxiv", "medrxiv"):
+                names.add(value.lower())
+            elif is_arxiv_category(value):
+                names.add(f"arxiv-{_arxiv_category(value)}")
+            else:  # a bioRxiv/medRxiv subject ("genomics") is not an arXiv category
+                names.update(("biorxiv", "medrxiv"))
+        elif kind == "source" and value:
+            names.add(value)
+        elif kind in ("keyword", "author"):
+            broad = True
+    if broad or not names:
+        names.update(spec.name for spec in DEFAULT_SOURCES if spec.enabled)
+    return sorted(names)
+
+
+def fetch_url(source: Source, today: dt.date | None = None, cursor: int = 0) -> str:
+    """The URL to request now: bioRxiv API templates get their date window and page cursor."""
+    url = source.url
+    if "{from}" in url or "{cursor}" in url:
+        today = today or dt.datetime.now(dt.UTC).date()
+        start = today - dt.timedelta(days=BIORXIV_WINDOW_DAYS)
+        url = url.replace("{from}", start.isoformat()).replace("{to}", today.isoformat())
+        url = url.replace("{cursor}", str(cursor))
+    return url
+
+
+def is_arxiv_category(value: str) -> bool:
+    return bool(ARXIV_CATEGORY.match(value)) and value.split(".")[0].lower() in ARXIV_ARCHIVES
+
+
+def _arxiv_category(value: str) -> str:
+    # arXiv archives are lower case, subject classes upper case for cs.* (cs.CL), mixed elsewhere.
+    archive, _, subject = value.partition(".")
+    archive = archive.lower()
+    if archive == "cs" and subject:
+        subject = subject.upper()
+    return f"{archive}.{subject}" if subject else archive
+
+
+def _kind_value(interest: Any) -> tuple[str, str]:
+    if isinstance(interest, tuple | list):
+        return str(interest[0]), str(interest[1])
+    if isinstance(interest, dict):
+        return str(interest.get("kind", "")), str(interest.get("value", ""))
+    return str(interest.kind), str(interest.value)
+
+
+def _row(spec: SourceSpec) -> Source:
+    return Source(
+        name=spec.name, kind=spec.kind, url=spec.url, label=spec.label, enabled=spec.enabled
+    )
