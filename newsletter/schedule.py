@@ -1,0 +1,142 @@
+"""Who is due now: the scheduler tick (beat, every `tick_minutes`, or `newsletter send-due`).
+
+A subscriber is due when their local send hour has passed on their local date (daily, or
+weekly on their weekday) and no Digest row exists for that local date. Inserting that row is
+the claim: the (subscriber, local_date) unique constraint makes the daily digest exactly-once
+however many ticks run at once (`INSERT ... ON CONFLICT DO NOTHING RETURNING`, so a concurrent
+duplicate is ignored, not an error). Quiet arXiv mornings get a 'skipped' row with the reason,
+or, with `send_empty_note`, a short composed "nothing new today" note.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from newsletter import links
+from newsletter.arxiv_calendar import arxiv_has_news, quiet_reason
+from newsletter.config import get_settings
+from newsletter.models import Digest, DigestStatus, Subscriber, SubscriberStatus, utcnow
+
+__all__ = ["arxiv_has_news", "claim_due", "due_subscribers", "local_now"]
+
+BATCH = 500
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")  # a bad zone must not stop the tick; UTC is the form's default
+
+
+def _aware(now: dt.datetime) -> dt.datetime:
+    return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now  # naive means UTC here
+
+
+def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
+    return _aware(now).astimezone(_zone(subscriber.timezone))
+
+
+def _is_due(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
+    local = local_now(subscriber, now)
+    if local.hour < subscriber.send_hour:  # a DST gap skips an hour: '>=' still fires after it
+        return None
+    if subscriber.frequency == "weekly" and local.weekday() != subscriber.weekday:
+        return None
+    return local.date()
+
+
+def due_subscribers(session: Session, now: dt.datetime, *,
+                    only_email: str | None = None) -> list[tuple[Subscriber, dt.date]]:
+    """Active subscribers past their local send hour with no digest for their local date."""
+    query = select(Subscriber).where(Subscriber.status == SubscriberStatus.ACTIVE)
+    if only_email:
+        query = query.where(Subscriber.email == only_email.strip().lower())
+    subscribers = session.exec(query.order_by(Subscriber.id)).all()
+    today = _aware(now).date()
+    window = [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
+    have = set(session.exec(  # local dates are within a day of the UTC date, whatever the zone
+        select(Digest.subscriber_id, Digest.local_date).where(col(Digest.local_date).in_(window))
+    ).all())
+    due = []
+    for subscriber in subscribers:
+        local_date = _is_due(subscriber, now)
+        if local_date is not None and (subscriber.id, local_date) not in have:
+            due.append((subscriber, local_date))
+    return due
+
+
+def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> dict:
+    settings = get_settings()
+    row = {  # one key set for every row: a multi-row VALUES needs it
+        "subscriber_id": subscriber.id, "local_date": local_date, "status": DigestStatus.PENDING,
+        "attempts": 0, "created_at": utcnow(), "error": None, "subject": None, "text": None,
+        "html": None, "preheader": None, "writer": None, "composed_at": None,
+    }
+    period = 7 if subscriber.frequency == "weekly" else 1
+    zone = _zone(subscriber.timezone)
+    if arxiv_has_news(local_date, zone, subscriber.send_hour, period_days=period):
+        return row
+    reason = quiet_reason(local_date, zone, subscriber.send_hour)
+    if not settings.send_empty_note:
+        return row | {"status": DigestStatus.SKIPPED, "error": reason}
+    subject, text, body = empty_note(subscriber, local_date)
+    return row | {"status": DigestStatus.COMPOSED, "error": reason, "subject": subject,
+                  "text": text, "html": body, "writer": "note", "composed_at": utcnow(),
+                  "preheader": "Nothing new on arXiv since your last digest"}
+
+
+def _insert(session: Session, rows: list[dict]) -> list[int]:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(Digest).values(rows)
+        .on_conflict_do_nothing(index_elements=["subscriber_id", "local_date"])
+        .returning(Digest.id)
+    )
+    return [row[0] for row in session.execute(statement)]
+
+
+def claim_due(session: Session, now: dt.datetime, *, dry_run: bool = False,
+              only_email: str | None = None) -> list[Digest]:
+    """Insert the Digest rows that claim today's sends; return only the rows this call won."""
+    due = due_subscribers(session, now, only_email=only_email)
+    rows = [_new_row(subscriber, local_date, now) for subscriber, local_date in due]
+    if dry_run:
+        return [Digest(**row) for row in rows]
+    ids: list[int] = []
+    for start in range(0, len(rows), BATCH):  # subscriber-id order: concurrent ticks never deadlock
+        ids += _insert(session, rows[start:start + BATCH])
+        session.commit()
+    if not ids:
+        return []
+    claimed = []
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        claimed += session.exec(select(Digest).where(col(Digest.id).in_(chunk))).all()
+    return sorted(claimed, key=lambda digest: digest.id)
+
+
+def empty_note(subscriber: Subscriber, local_date: dt.date) -> tuple[str, str, str]:
+    """Subject, text and HTML of the short "nothing new today" note (`send_empty_note`)."""
+    zh = subscriber.locale.startswith("zh")
+    subject = (f"AcademicHub {local_date:%Y-%m-%d}: arXiv 今日无新论文" if zh
+               else f"AcademicHub {local_date:%b %d}: nothing new on arXiv today")
+    line = ("arXiv 自上一封邮件以来没有发布新论文（周五、周六晚及节假日不发布）。" if zh else
+            "arXiv announced no new papers since your last digest (it does not announce on "
+            "Friday and Saturday nights or on its holidays). See you tomorrow.")
+    preferences = links.url_for("preferences", subscriber)
+    unsubscribe = links.url_for("unsubscribe", subscriber)
+    text = f"{line}\n\nPreferences: {preferences}\nUnsubscribe: {unsubscribe}\n"
+    body = (
+        f"<!doctype html><html><body style=\"font-family:sans-serif\"><p>{html.escape(line)}</p>"
+        f"<p><a href=\"{html.escape(preferences)}\">Preferences</a> · "
+        f"<a href=\"{html.escape(unsubscribe)}\">Unsubscribe</a></p></body></html>"
+    )
+    return subject, text, body

@@ -1,0 +1,425 @@
+"""Subscriber lifecycle: subscribe, confirm, preferences, pause, unsubscribe, export, delete.
+
+Plain functions over a DB session, shared by the web pages, the JSON API and the CLI, so
+every door validates the same way. Each function commits its own change. Validation errors
+raise `InvalidInput(field, key)`: the key is translated by the web layer, `str(error)` is
+a clear English sentence for the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from sqlmodel import Session, delete, select
+
+from newsletter import links
+from newsletter.models import (
+    Digest,
+    DigestItem,
+    Event,
+    Feedback,
+    Interest,
+    InterestKind,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+
+LOCALES = ("en", "zh")
+FREQUENCIES = ("daily", "weekly")
+MAX_TOPICS = 30
+MAX_TOPIC_CHARS = 100
+MIN_PAPERS, MAX_PAPERS = 5, 15
+PENDING_DAYS = 7
+# cs.CL, math.AP, astro-ph.GA, hep-th, cond-mat.mes-hall, physics.optics, q-bio.NC ...
+CATEGORY = re.compile(r"^[a-z]{1,8}(-[a-z]{2,5})?(\.[A-Za-z]{2,12}(-[a-z]{2,8})?)?$")
+FORBIDDEN = re.compile(r"[<>\x00-\x1f\x7f\ud800-\udfff\ufffd]")  # markup, controls, bad UTF-8
+
+MESSAGES = {  # English text of each error key; the web translates the key itself
+    "email_required": "Please enter your email address.",
+    "email_invalid": "This email address is not valid.",
+    "email_header": "An email address cannot contain line breaks.",
+    "too_many_topics": f"At most {MAX_TOPICS} topics, please.",
+    "topic_too_long": f"Each topic can be at most {MAX_TOPIC_CHARS} characters.",
+    "topic_markup": "Topics cannot contain <, > or control characters.",
+    "category_invalid": "{value!r} does not look like an arXiv category (such as cs.CL).",
+    "locale_invalid": "Language must be en or zh.",
+    "timezone_invalid": "{value!r} is not a known time zone (such as Europe/Paris).",
+    "hour_invalid": "Delivery hour must be a whole number from 0 to 23.",
+    "frequency_invalid": "Frequency must be daily or weekly.",
+    "weekday_invalid": "Weekday must be 0 (Monday) to 6 (Sunday).",
+    "max_papers_invalid": f"Papers per email must be from {MIN_PAPERS} to {MAX_PAPERS}.",
+    "unknown_field": "Unknown preference {value!r}.",
+    "cannot_pause": "Only an active subscription can be paused.",
+    "cannot_resume": "This subscription cannot be resumed here.",
+}
+
+
+class InvalidInput(ValueError):
+    """Bad user input: `field` names the form field, `key` the translatable message."""
+
+    def __init__(self, field: str, key: str, **params: Any) -> None:
+        self.field, self.key, self.params = field, key, params
+        super().__init__(f"{field}: {MESSAGES[key].format(**params)}")
+
+    @property
+    def message(self) -> str:
+        return MESSAGES[self.key].format(**self.params)
+
+
+# --- validation ------------------------------------------------------------------------
+
+def normalize_email(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("email", "email_required")
+    if any(c in raw for c in "\r\n\x00"):
+        raise InvalidInput("email", "email_header")
+    if len(raw) > 320:
+        raise InvalidInput("email", "email_invalid")
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except (EmailNotValidError, UnicodeError) as error:
+        raise InvalidInput("email", "email_invalid") from error
+    return result.normalized.lower()
+
+
+@lru_cache(maxsize=1)
+def timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _timezone(value: Any) -> str:
+    if isinstance(value, str) and value.strip() in timezones():
+        return value.strip()
+    raise InvalidInput("timezone", "timezone_invalid", value=str(value)[:64])
+
+
+def _int_in(field: str, key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(field, key)
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(field, key) from None
+    if isinstance(value, float) and value != number:
+        raise InvalidInput(field, key)
+    if not low <= number <= high:
+        raise InvalidInput(field, key)
+    return number
+
+
+def _choice(field: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    raise InvalidInput(field, key)
+
+
+def clean_items(field: str, values: Any) -> list[str]:
+    """Trim, collapse spaces, refuse markup and overlong items, drop duplicates."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, Iterable):
+        raise InvalidInput(field, "topic_markup")
+    items: list[str] = []
+    seen: set[str] = set()
+    for raw in values:
+        if not isinstance(raw, str):
+            raise InvalidInput(field, "topic_markup")
+        if len(raw) > 10 * MAX_TOPIC_CHARS:  # do not even normalize huge input
+            raise InvalidInput(field, "topic_too_long")
+        value = " ".join(unicodedata.normalize("NFC", raw).split())
+        if not value:
+            continue
+        if FORBIDDEN.search(value):
+            raise InvalidInput(field, "topic_markup")
+        if len(value) > MAX_TOPIC_CHARS:
+            raise InvalidInput(field, "topic_too_long")
+        if field == "categories" and not CATEGORY.match(value):
+            raise InvalidInput(field, "category_invalid", value=value[:40])
+        if value.lower() not in seen:
+            seen.add(value.lower())
+            items.append(value)
+        if len(items) > MAX_TOPICS:
+            raise InvalidInput(field, "too_many_topics")
+    return items
+
+
+KIND_OF = {"keywords": InterestKind.KEYWORD, "categories": InterestKind.CATEGORY,
+           "authors": InterestKind.AUTHOR, "excludes": InterestKind.EXCLUDE,
+           "sources": InterestKind.SOURCE}
+SCALARS = ("locale", "timezone", "send_hour", "frequency", "weekday", "max_papers")
+
+
+def validate(fields: dict[str, Any]) -> dict[str, Any]:
+    """Check every field given; returns cleaned values. Raises on the first bad one."""
+    clean: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in KIND_OF:
+            clean[name] = clean_items(name, value)
+        elif name == "locale":
+            clean[name] = _choice(name, "locale_invalid", value, LOCALES)
+        elif name == "timezone":
+            clean[name] = _timezone(value)
+        elif name == "send_hour":
+            clean[name] = _int_in(name, "hour_invalid", value, 0, 23)
+        elif name == "frequency":
+            clean[name] = _choice(name, "frequency_invalid", value, FREQUENCIES)
+        elif name == "weekday":
+            clean[name] = _int_in(name, "weekday_invalid", value, 0, 6)
+        elif name == "max_papers":
+            clean[name] = _int_in(name, "max_papers_invalid", value, MIN_PAPERS, MAX_PAPERS)
+        else:
+            raise InvalidInput(name, "unknown_field", value=name[:40])
+    topics = sum(len(clean.get(k, [])) for k in ("keywords", "categories", "authors"))
+    if topics > MAX_TOPICS:
+        raise InvalidInput("keywords", "too_many_topics")
+    return clean
+
+
+def _apply(session: Session, subscriber: Subscriber, clean: dict[str, Any]) -> None:
+    for name in SCALARS:
+        if name in clean:
+            setattr(subscriber, name, clean[name])
+    session.add(subscriber)
+    session.flush()
+    for name, kind in KIND_OF.items():
+        if name not in clean:
+            continue
+        session.exec(delete(Interest).where(Interest.subscriber_id == subscriber.id,
+                                            Interest.kind == kind))
+        for value in clean[name]:
+            session.add(Interest(subscriber_id=subscriber.id, kind=kind, value=value))
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+def find(session: Session, email: str) -> Subscriber | None:
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+
+def subscribe(
+    session: Session, email: str, *, keywords: Iterable[str] = (), categories: Iterable[str] = (),
+    authors: Iterable[str] = (), excludes: Iterable[str] = (), sources: Iterable[str] = (),
+    locale: str = "en", timezone: str = "UTC", send_hour: int = 7, frequency: str = "daily",
+    weekday: int = 0, max_papers: int = 10, confirmed: bool = False, source: str = "web",
+) -> Subscriber:
+    """Create a pending subscription (or an active one when `confirmed`, for operators).
+
+    An anonymous subscribe never changes an active or paused subscriber (the caller shows
+    the same page whatever happened, so nobody learns who is subscribed). A pending one
+    takes the latest form; an unsubscribed one goes back to pending, and its old links die.
+    """
+    address = normalize_email(email)
+    clean = validate({
+        "keywords": list(keywords), "categories": list(categories), "authors": list(authors),
+        "excludes": list(excludes), "sources": list(sources), "locale": locale, "timezone": timezone,
+        "send_hour": send_hour, "frequency": frequency, "weekday": weekday, "max_papers": max_papers})
+    now = utcnow()
+    subscriber = find(session, address)
+    if subscriber is None:
+        subscriber = Subscriber(email=address)
+    elif subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED,
+                               SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED) \
+            and not confirmed:
+        return subscriber
+    elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        subscriber.token_version += 1
+    subscriber.status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
+    subscriber.consent_at = now  # for pending: when asked (expiry clock); then when confirmed
+    subscriber.consent_source = source[:64]
+    _apply(session, subscriber, clean)
+    session.commit()
+    return subscriber
+
+
+def send_confirmation(session: Session, subscriber: Subscriber) -> bool:
+    """Email the double opt-in link; only pending, unsuppressed addresses get one.
+
+    Suppressed addresses (hard bounces, spam complaints) get nothing, even after a deletion
+    and a new subscribe: a confirmation is still an email they said they do not want.
+    """
+    if subscriber.status != SubscriberStatus.PENDING:
+        return False
+    from newsletter import compose, deliver
+
+    if deliver.is_suppressed(session, subscriber.email):
+        return False
+
+    confirm_url = links.url_for("confirm", subscriber)
+    rendered = compose.render_confirmation(subscriber, confirm_url)
+    deliver.send_transactional(deliver.build_transactional(subscriber.email, rendered, subscriber))
+    return True
+
+
+def send_welcome(session: Session, subscriber: Subscriber) -> bool:
+    """After confirmation: when the first digest comes and where to change things."""
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        return False
+    from newsletter import compose, deliver
+
+    chosen = interests(session, subscriber)
+    topics = chosen["keywords"] + chosen["categories"] + chosen["authors"]
+    rendered = compose.render_welcome(subscriber, topics)
+    deliver.send_transactional(deliver.build_transactional(subscriber.email, rendered, subscriber))
+    return True
+
+
+def subscriber_from_token(session: Session, purpose: str, token: Any) -> Subscriber:
+    if not isinstance(token, str) or not token or len(token) > 1000:
+        raise links.InvalidToken("this link is not valid")
+    data = links.read_token(purpose, token)
+    subscriber = session.get(Subscriber, data.subscriber_id)
+    if subscriber is None or subscriber.token_version != data.version:
+        raise links.InvalidToken("this link is no longer valid")
+    return subscriber
+
+
+def confirm(session: Session, token: Any) -> Subscriber:
+    subscriber = subscriber_from_token(session, "confirm", token)
+    if subscriber.status == SubscriberStatus.PENDING:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.consent_at = utcnow()
+        session.add(subscriber)
+        session.commit()
+    elif subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        raise links.InvalidToken("this link is no longer valid")
+    return subscriber
+
+
+def update_preferences(session: Session, subscriber: Subscriber, **fields: Any) -> Subscriber:
+    clean = validate(fields)
+    if "keywords" in clean or "categories" in clean or "authors" in clean:
+        current = interests(session, subscriber)
+        merged = sum(len(clean.get(k, current[k])) for k in ("keywords", "categories", "authors"))
+        if merged > MAX_TOPICS:
+            raise InvalidInput("keywords", "too_many_topics")
+    _apply(session, subscriber, clean)
+    session.commit()
+    return subscriber
+
+
+def pause(session: Session, subscriber: Subscriber) -> Subscriber:
+    if subscriber.status == SubscriberStatus.PAUSED:
+        return subscriber
+    if subscriber.status != SubscriberStatus.ACTIVE:
+        raise InvalidInput("status", "cannot_pause")
+    return _set_status(session, subscriber, SubscriberStatus.PAUSED)
+
+
+def resume(session: Session, subscriber: Subscriber) -> Subscriber:
+    """Paused or unsubscribed back to active: the signed link proves the address is theirs."""
+    if subscriber.status == SubscriberStatus.ACTIVE:
+        return subscriber
+    if subscriber.status not in (SubscriberStatus.PAUSED, SubscriberStatus.UNSUBSCRIBED):
+        raise InvalidInput("status", "cannot_resume")
+    subscriber.consent_at, subscriber.consent_source = utcnow(), "preferences"
+    return _set_status(session, subscriber, SubscriberStatus.ACTIVE)
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, reason: str = "link") -> Subscriber:
+    """Idempotent: a second call (a replayed one-click POST) changes nothing."""
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return subscriber
+    session.add(Event(subscriber_id=subscriber.id, type="unsubscribe",
+                      payload={"reason": str(reason)[:100], "from": subscriber.status}))
+    return _set_status(session, subscriber, SubscriberStatus.UNSUBSCRIBED)
+
+
+def _set_status(session: Session, subscriber: Subscriber, status: str) -> Subscriber:
+    subscriber.status = status
+    session.add(subscriber)
+    session.commit()
+    return subscriber
+
+
+def interests(session: Session, subscriber: Subscriber) -> dict[str, list[str]]:
+    rows = session.exec(select(Interest).where(Interest.subscriber_id == subscriber.id)
+                        .order_by(Interest.id)).all()
+    by_kind = {name: [] for name in KIND_OF}
+    names = {kind: name for name, kind in KIND_OF.items()}
+    for row in rows:
+        if row.kind in names:
+            by_kind[names[row.kind]].append(row.value)
+    return by_kind
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+
+
+def export_data(session: Session, subscriber: Subscriber) -> dict:
+    """Everything we hold about this subscriber, as JSON-ready data."""
+    profile = {name: _iso(getattr(subscriber, name)) for name in (
+        "email", "status", "locale", "timezone", "send_hour", "frequency", "weekday",
+        "max_papers", "consent_at", "consent_source", "created_at")}
+    digests = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id)
+                           .order_by(Digest.local_date)).all()
+    items = session.exec(select(DigestItem).join(Digest)
+                         .where(Digest.subscriber_id == subscriber.id)).all()
+    papers: dict[int, list[str]] = {}
+    for item in sorted(items, key=lambda i: i.rank):
+        papers.setdefault(item.digest_id, []).append(item.paper_id)
+    feedback = session.exec(select(Feedback).where(Feedback.subscriber_id == subscriber.id)).all()
+    events = session.exec(select(Event).where(Event.subscriber_id == subscriber.id)).all()
+    return {
+        "subscriber": profile,
+        "interests": interests(session, subscriber),
+        "digests": [{"date": d.local_date.isoformat(), "status": d.status, "subject": d.subject,
+                     "sent_at": _iso(d.sent_at), "papers": papers.get(d.id, [])}
+                    for d in digests],
+        "feedback": [{"paper": f.paper_id, "signal": f.signal, "at": _iso(f.created_at)}
+                     for f in feedback],
+        "events": [{"type": e.type, "at": _iso(e.time)} for e in events],
+    }
+
+
+def delete_data(session: Session, subscriber: Subscriber) -> None:
+    """Forget the subscriber: rows that point at them first (SQLite may lack cascades)."""
+    sid = subscriber.id
+    digest_ids = select(Digest.id).where(Digest.subscriber_id == sid)
+    session.exec(delete(Event).where(Event.digest_id.in_(digest_ids)))
+    session.exec(delete(Event).where(Event.subscriber_id == sid))
+    session.exec(delete(DigestItem).where(DigestItem.digest_id.in_(digest_ids)))
+    session.exec(delete(Digest).where(Digest.subscriber_id == sid))
+    session.exec(delete(Feedback).where(Feedback.subscriber_id == sid))
+    session.exec(delete(Interest).where(Interest.subscriber_id == sid))
+    session.exec(delete(Subscriber).where(Subscriber.id == sid))
+    session.commit()
+
+
+def _like_stored(moment: dt.datetime) -> dt.datetime:
+    """Match `utcnow()`'s kind (naive or aware UTC), so comparisons with columns work."""
+    if utcnow().tzinfo is None:
+        return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def expire_unconfirmed(session: Session, now: dt.datetime | None = None) -> int:
+    """Forget subscriptions left unconfirmed for 7 days; returns how many.
+
+    A re-subscription that never got confirmed goes back to unsubscribed instead, keeping
+    the history of its earlier digests.
+    """
+    cutoff = _like_stored(now or utcnow()) - dt.timedelta(days=PENDING_DAYS)
+    stale = session.exec(select(Subscriber).where(
+        Subscriber.status == SubscriberStatus.PENDING,
+        Subscriber.consent_at.is_(None) | (Subscriber.consent_at < cutoff),
+        Subscriber.created_at < cutoff)).all()
+    for subscriber in stale:
+        has_history = session.exec(select(Digest.id).where(
+            Digest.subscriber_id == subscriber.id)).first() is not None
+        if has_history:
+            _set_status(session, subscriber, SubscriberStatus.UNSUBSCRIBED)
+        else:
+            delete_data(session, subscriber)
+    session.commit()
+    return len(stale)

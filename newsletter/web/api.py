@@ -1,0 +1,218 @@
+"""The JSON API under /api/: the pages' operations for scripts and the preview widget.
+
+Same domain functions and rate limits as the forms; a token in the path stands for the
+subscriber (the signed link from their email), so no CSRF token is needed: browsers only
+send JSON cross-site after a CORS preflight, which this API never grants. Errors are
+4xx JSON: 400 for a bad link, 422 for bad input, 429 for too many attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from newsletter import links, subscribers
+from newsletter.models import Subscriber
+from newsletter.web.common import SessionDep, client_ip
+from newsletter.web.preview import preview
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api", tags=["api"])
+
+Topic = Annotated[str, StringConstraints(max_length=subscribers.MAX_TOPIC_CHARS)]
+Topics = Annotated[list[Topic], Field(max_length=subscribers.MAX_TOPICS)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubscribeIn(Strict):
+    email: str = Field(max_length=320, examples=["ada@example.org"])
+    keywords: Topics = []
+    categories: Topics = []
+    authors: Topics = []
+    excludes: Topics = []
+    locale: Literal["en", "zh"] = "en"
+    timezone: str = Field(default="UTC", max_length=64, examples=["Asia/Shanghai"])
+    send_hour: int = Field(default=7, ge=0, le=23)
+    frequency: Literal["daily", "weekly"] = "daily"
+    weekday: int = Field(default=0, ge=0, le=6)
+    max_papers: int = Field(default=10, ge=subscribers.MIN_PAPERS, le=subscribers.MAX_PAPERS)
+
+
+class PreferencesUpdate(Strict):
+    keywords: Topics | None = None
+    categories: Topics | None = None
+    authors: Topics | None = None
+    excludes: Topics | None = None
+    locale: Literal["en", "zh"] | None = None
+    timezone: str | None = Field(default=None, max_length=64)
+    send_hour: int | None = Field(default=None, ge=0, le=23)
+    frequency: Literal["daily", "weekly"] | None = None
+    weekday: int | None = Field(default=None, ge=0, le=6)
+    max_papers: int | None = Field(default=None, ge=subscribers.MIN_PAPERS,
+                                   le=subscribers.MAX_PAPERS)
+    paused: bool | None = Field(default=None, description="true pauses, false resumes")
+
+
+class Preferences(BaseModel):
+    email: str
+    status: str
+    locale: str
+    timezone: str
+    send_hour: int
+    frequency: str
+    weekday: int
+    max_papers: int
+    keywords: list[str]
+    categories: list[str]
+    authors: list[str]
+    excludes: list[str]
+
+
+class Accepted(BaseModel):
+    status: Literal["check_inbox"] = "check_inbox"
+    message: str = "If the address can receive our digest, a confirmation link is on its way."
+
+
+class Status(BaseModel):
+    status: str
+
+
+class PaperCard(BaseModel):
+    n: int
+    heading: str
+    id: str
+    source: str
+    category: str
+    date: str
+    title: str
+    abstract: str
+    url: str
+
+
+class PreviewPage(BaseModel):
+    page: int
+    per_page: int
+    has_more: bool
+    papers: list[PaperCard]
+
+
+def invalid(error: subscribers.InvalidInput) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", error.field], "type": error.key,
+                                "msg": error.message}])
+
+
+def from_token(session, purpose: str, token: str) -> Subscriber:
+    try:
+        return subscribers.subscriber_from_token(session, purpose, token)
+    except links.InvalidToken as error:
+        raise HTTPException(400, str(error)) from None
+
+
+def preferences_of(session, subscriber: Subscriber) -> Preferences:
+    chosen = subscribers.interests(session, subscriber)
+    return Preferences(email=subscriber.email, status=subscriber.status,
+                       **{k: getattr(subscriber, k) for k in subscribers.SCALARS},
+                       **{k: chosen[k] for k in ("keywords", "categories", "authors", "excludes")})
+
+
+@router.post("/subscribe", status_code=202, response_model=Accepted,
+             responses={422: {"description": "Invalid input"}, 429: {"description": "Too many"}})
+def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> Accepted:
+    """Start a double opt-in subscription. The answer is the same whoever the address is."""
+    limits = request.app.state.rate_limits
+    if not limits.allow_ip(client_ip(request)):
+        raise HTTPException(429, "too many attempts, try again later")
+    try:
+        email = subscribers.normalize_email(body.email)
+        if not limits.allow_address(email):
+            raise HTTPException(429, "too many attempts, try again later")
+        subscriber = subscribers.subscribe(session, email, **body.model_dump(exclude={"email"}),
+                                           source="api")
+    except subscribers.InvalidInput as error:
+        raise invalid(error) from None
+    try:
+        subscribers.send_confirmation(session, subscriber)
+    except Exception:  # same answer whether or not mail went out
+        log.exception("confirmation email for subscriber %s failed", subscriber.id)
+    return Accepted()
+
+
+@router.get("/preview", response_model=PreviewPage)
+def api_preview(
+    session: SessionDep,
+    keywords: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
+    categories: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
+    authors: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
+    excludes: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
+    page: Annotated[int, Query(ge=1, le=100)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> PreviewPage:
+    """Recent papers matching a draft of topics, a page at a time ("show another batch")."""
+    try:
+        topics = {name: subscribers.clean_items(name, values) for name, values in (
+            ("keywords", keywords), ("categories", categories), ("authors", authors),
+            ("excludes", excludes))}
+    except subscribers.InvalidInput as error:
+        raise invalid(error) from None
+    cards, has_more = preview(session, page=page, per_page=per_page, **topics)
+    return PreviewPage(page=page, per_page=per_page, has_more=has_more,
+                       papers=[PaperCard(heading=c.heading, **vars(c)) for c in cards])
+
+
+@router.post("/confirm/{token}", response_model=Preferences, responses={400: {}})
+def api_confirm(token: str, session: SessionDep) -> Preferences:
+    try:
+        subscriber = subscribers.confirm(session, token)
+    except links.InvalidToken as error:
+        raise HTTPException(400, str(error)) from None
+    return preferences_of(session, subscriber)
+
+
+@router.get("/preferences/{token}", response_model=Preferences, responses={400: {}})
+def api_preferences(token: str, session: SessionDep) -> Preferences:
+    return preferences_of(session, from_token(session, "preferences", token))
+
+
+@router.patch("/preferences/{token}", response_model=Preferences, responses={400: {}, 422: {}})
+def api_update_preferences(token: str, body: PreferencesUpdate, session: SessionDep) -> Preferences:
+    """Change only the fields given; `paused` pauses or resumes."""
+    subscriber = from_token(session, "preferences", token)
+    fields = body.model_dump(exclude_none=True, exclude={"paused"})
+    allowed = {True: ("active", "paused"), False: ("active", "paused", "unsubscribed")}
+    if body.paused is not None and subscriber.status not in allowed[body.paused]:
+        key = "cannot_pause" if body.paused else "cannot_resume"
+        raise invalid(subscribers.InvalidInput("paused", key))
+    try:
+        subscribers.update_preferences(session, subscriber, **fields)
+        if body.paused is True:
+            subscribers.pause(session, subscriber)
+        elif body.paused is False:
+            subscribers.resume(session, subscriber)
+    except subscribers.InvalidInput as error:
+        raise invalid(error) from None
+    return preferences_of(session, subscriber)
+
+
+@router.delete("/preferences/{token}", response_model=Status, responses={400: {}})
+def api_delete(token: str, session: SessionDep) -> Status:
+    """Delete everything about the subscriber; every link they hold stops working."""
+    subscribers.delete_data(session, from_token(session, "preferences", token))
+    return Status(status="deleted")
+
+
+@router.post("/unsubscribe/{token}", response_model=Status, responses={400: {}})
+def api_unsubscribe(token: str, session: SessionDep) -> Status:
+    subscriber = subscribers.unsubscribe(session, from_token(session, "unsubscribe", token), "api")
+    return Status(status=subscriber.status)
+
+
+@router.get("/export/{token}", responses={400: {}})
+def api_export(token: str, session: SessionDep) -> dict:
+    """Everything we hold about the subscriber (the preferences link's token)."""
+    return subscribers.export_data(session, from_token(session, "preferences", token))

@@ -1,0 +1,134 @@
+"""What every page shares: DB session dependency, rendering with CSRF, forms, locales.
+
+`render` sets the CSRF cookie on first visit and puts the matching signed token in the
+template context; `read_form` turns a form body into plain strings and topic lists (or
+None when the body is unusable, which the caller answers with a 400 page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from newsletter import links, subscribers
+from newsletter.db import get_engine
+from newsletter.models import Subscriber
+from newsletter.web import security
+from newsletter.web.categories import ARXIV_CATEGORIES
+from newsletter.web.i18n_web import pick_locale, tw
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TOPIC_FIELDS = ("keywords", "categories", "authors")
+LIST_FIELDS = (*TOPIC_FIELDS, "excludes")
+
+
+def get_session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def page_locale(request: Request, default: str | None = None) -> str:
+    asked = request.query_params.get("lang")
+    if asked in ("en", "zh"):
+        return asked
+    return pick_locale(default, request.headers.get("accept-language"))
+
+
+def render(request: Request, name: str, locale: str, status: int = 200, **ctx: Any) -> Response:
+    """A page with the CSRF cookie set (created on first visit) and its token in context."""
+    secret = request.cookies.get(security.CSRF_COOKIE)
+    fresh = not secret or len(secret) > 100
+    if fresh:
+        secret = security.new_csrf_secret()
+    ctx.update(locale=locale, _=partial(tw, locale=locale), csrf=security.csrf_token_for(secret),
+               other_locale="zh" if locale == "en" else "en")
+    response = templates.TemplateResponse(request, name, ctx, status_code=status)
+    if fresh:
+        response.set_cookie(security.CSRF_COOKIE, secret, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", path="/")
+    return response
+
+
+def message_page(request: Request, locale: str, title: str, body: str, status: int = 200,
+                 **extra: Any) -> Response:
+    return render(request, "message.html", locale, status, title=title, body=body, **extra)
+
+
+def error_page(request: Request, key: str, status: int, locale: str | None = None) -> Response:
+    locale = locale or page_locale(request)
+    return message_page(request, locale, tw("error_title", locale), tw(key, locale), status,
+                        home=True)
+
+
+def token_error(request: Request, error: links.InvalidToken) -> Response:
+    locale = page_locale(request)
+    key = "link_expired" if "expired" in str(error) else "link_invalid"
+    return message_page(request, locale, tw("link_invalid_title", locale), tw(key, locale), 400,
+                        home=True)
+
+
+def split_lines(value: str, *, commas: bool = False) -> list[str]:
+    parts = re.split(r"[\r\n,;，；]+" if commas else r"[\r\n]+", value)
+    return [p.strip() for p in parts if p.strip()]
+
+
+async def read_form(request: Request) -> dict[str, Any] | None:
+    """Form fields as strings (lists split into items); None when the body is unusable."""
+    try:
+        form = await request.form()
+    except Exception:  # noqa: BLE001  malformed multipart, too many fields ...
+        return None
+    data: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        if not all(isinstance(v, str) for v in values):
+            return None  # file uploads have no place here
+        if key in LIST_FIELDS:
+            data[key] = [i for v in values for i in split_lines(v, commas=key == "excludes")]
+        else:
+            data[key] = values[-1]
+    return data
+
+
+def form_values(data: dict[str, Any]) -> dict[str, Any]:
+    """What to put back in the form after an error (lists as lines)."""
+    values = {k: v for k, v in data.items() if k not in LIST_FIELDS and k != "csrf_token"}
+    for key in LIST_FIELDS:
+        values[key] = "\n".join(data.get(key, []))
+    values["excludes"] = ", ".join(data.get("excludes", []))
+    return values
+
+
+def form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return {"values": values, "errors": errors, "categories": ARXIV_CATEGORIES,
+                "timezones": sorted(subscribers.timezones()), "hours": range(24)}
+
+
+def subscriber_values(session: Session, subscriber: Subscriber) -> dict[str, Any]:
+    chosen = subscribers.interests(session, subscriber)
+    values = {k: getattr(subscriber, k) for k in subscribers.SCALARS}
+    values.update({k: "\n".join(chosen[k]) for k in TOPIC_FIELDS})
+    values["excludes"] = ", ".join(chosen["excludes"])
+    values["email"] = subscriber.email
+    return values
+
+
+def csrf_ok(request: Request, data: dict[str, Any]) -> bool:
+    return security.csrf_valid(request.cookies.get(security.CSRF_COOKIE), data.get("csrf_token"))
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

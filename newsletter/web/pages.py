@@ -1,0 +1,315 @@
+"""Server-rendered pages: landing, subscribe, confirm, preferences, unsubscribe, web view.
+
+Everything works without JavaScript (static/app.js only adds chips, time zone detection
+and the live preview). Token pages find the subscriber through a signed link; a bad link
+is a 400 page saying why, never a 500. Forms carry a CSRF token, except the RFC 8058
+one-click unsubscribe POST, which must work with no cookie and no token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlmodel import Session, select
+
+from newsletter import links, subscribers
+from newsletter.models import Digest, DigestItem, Feedback, Paper, Subscriber, SubscriberStatus
+from newsletter.web import security
+from newsletter.web.common import (
+    LIST_FIELDS,
+    SessionDep,
+    client_ip,
+    csrf_ok,
+    error_page,
+    form_context,
+    form_values,
+    message_page,
+    page_locale,
+    read_form,
+    render,
+    split_lines,
+    subscriber_values,
+    token_error,
+)
+from newsletter.web.i18n_web import pick_locale, tw
+from newsletter.web.preview import card, preview
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+# --- landing and subscribe ----------------------------------------------------------------
+
+def landing(request: Request, session: Session, locale: str, values: dict[str, Any],
+            errors: dict[str, str], status: int = 200, page: int = 1) -> Response:
+    topics = {k: split_lines(values.get(k, ""), commas=k == "excludes") for k in LIST_FIELDS}
+    try:
+        topics = {k: subscribers.clean_items(k, v) for k, v in topics.items()}
+    except subscribers.InvalidInput:
+        topics = {k: [] for k in LIST_FIELDS}
+    cards, has_more = preview(session, page=page, **topics)
+    if not cards and page > 1:
+        page = 1
+        cards, has_more = preview(session, page=1, **topics)
+    return render(request, "index.html", locale, status, cards=[(c, "") for c in cards],
+                  has_more=has_more,
+                  page=page, **form_context(values, errors))
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, session: SessionDep, page: int = 1) -> Response:
+    locale = page_locale(request)
+    values = {"locale": locale, "timezone": "UTC", "send_hour": 7, "frequency": "daily",
+              "weekday": 0}
+    values.update({k: request.query_params.get(k, "")[:3000] for k in LIST_FIELDS})
+    return landing(request, session, locale, values, {}, page=min(max(page, 1), 100))
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe_form(request: Request, session: SessionDep) -> Response:
+    data = await read_form(request)
+    if data is None:
+        return error_page(request, "bad_request", 400)
+    locale = pick_locale(data.get("locale"), request.headers.get("accept-language"))
+    if not csrf_ok(request, data):
+        return error_page(request, "csrf_failed", 403, locale)
+    limits: security.RateLimits = request.app.state.rate_limits
+    if not limits.allow_ip(client_ip(request)):
+        return error_page(request, "rate_limited", 429, locale)
+    done = message_page(request, locale, tw("check_inbox_title", locale),
+                        tw("check_inbox_body", locale), note=tw("check_inbox_spam", locale))
+    if data.get("website"):  # the honeypot: bots fill every field
+        return done
+    fields = {k: data[k] for k in ("locale", "timezone", "send_hour", "frequency", "weekday")
+              if k in data}
+    fields.update({k: data.get(k, []) for k in LIST_FIELDS})
+    errors: dict[str, str] = {}
+    for check in (lambda: subscribers.normalize_email(data.get("email", "")),
+                  lambda: subscribers.validate(fields)):  # both, so both messages show at once
+        try:
+            check()
+        except subscribers.InvalidInput as error:
+            errors[error.field] = tw(error.key, locale, **error.params)
+    if errors:
+        return landing(request, session, locale, form_values(data), errors, status=422)
+    email = subscribers.normalize_email(data["email"])
+    if not limits.allow_address(email):
+        return error_page(request, "rate_limited", 429, locale)
+    try:
+        subscriber = subscribers.subscribe(session, email, **fields, source="web")
+    except subscribers.InvalidInput as error:  # validate() above should have caught it
+        errors = {error.field: tw(error.key, locale, **error.params)}
+        return landing(request, session, locale, form_values(data), errors, status=422)
+    try:
+        subscribers.send_confirmation(session, subscriber)
+    except Exception:  # the page must not reveal whether anything was sent
+        log.exception("confirmation email for subscriber %s failed", subscriber.id)
+    return done
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        was_pending = subscribers.subscriber_from_token(
+            session, "confirm", token).status == SubscriberStatus.PENDING
+        subscriber = subscribers.confirm(session, token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    if was_pending:  # a second click on the link sends nothing
+        try:
+            subscribers.send_welcome(session, subscriber)
+        except Exception:  # the subscription is active either way
+            log.exception("welcome email for subscriber %s failed", subscriber.id)
+    locale = page_locale(request, subscriber.locale)
+    body = tw("confirmed_body", locale, hour=f"{subscriber.send_hour:02d}", timezone=subscriber.timezone,
+              frequency=tw(f"frequency_{subscriber.frequency}", locale).lower())
+    return message_page(request, locale, tw("confirmed_title", locale), body,
+                        link=links.url_for("preferences", subscriber),
+                        link_label=tw("preferences_link", locale))
+
+
+# --- preferences ------------------------------------------------------------------------
+
+def digest_url(subscriber: Subscriber, digest: Digest) -> str:
+    return links.url_for("digest", subscriber, digest=digest.id)
+
+
+def preferences_view(request: Request, session: Session, subscriber: Subscriber, *,
+                     values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                     notice: str | None = None, picks: list | None = None,
+                     status: int = 200) -> Response:
+    locale = page_locale(request, subscriber.locale)
+    digests = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id)
+                           .order_by(Digest.local_date.desc()).limit(10)).all()
+    archive = [(d, digest_url(subscriber, d)) for d in digests]
+    return render(request, "preferences.html", locale, status, subscriber=subscriber,
+                  archive=archive, notice=notice, picks=picks,
+                  unsubscribe_url=links.url_for("unsubscribe", subscriber),
+                  **form_context(values or subscriber_values(session, subscriber), errors or {}))
+
+
+def next_picks(session: Session, subscriber: Subscriber) -> list:
+    from newsletter.select import select_papers
+
+    try:
+        picks = select_papers(session, subscriber, limit=subscriber.max_papers)
+    except Exception:  # a preview must never break saving
+        log.exception("preview of next picks failed for subscriber %s", subscriber.id)
+        return []
+    return [(card(n, pick.paper), pick.reason) for n, pick in enumerate(picks, 1)]
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences_page(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "preferences", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    return preferences_view(request, session, subscriber)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+async def preferences_save(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "preferences", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    locale = page_locale(request, subscriber.locale)
+    data = await read_form(request)
+    if data is None:
+        return error_page(request, "bad_request", 400, locale)
+    if not csrf_ok(request, data):
+        return error_page(request, "csrf_failed", 403, locale)
+    action = data.get("action", "save")
+    try:
+        if action == "pause":
+            subscribers.pause(session, subscriber)
+            return preferences_view(request, session, subscriber, notice=tw("paused_notice", locale))
+        if action == "resume":
+            subscribers.resume(session, subscriber)
+            return preferences_view(request, session, subscriber, notice=tw("resumed_notice", locale))
+        if action == "delete":
+            if data.get("confirm_delete") != "yes":
+                return preferences_view(request, session, subscriber, status=422,
+                                        errors={"delete": tw("delete_needs_confirm", locale)})
+            subscribers.delete_data(session, subscriber)
+            return message_page(request, locale, tw("deleted_title", locale),
+                                tw("deleted_body", locale), home=True)
+        if action != "save":
+            return error_page(request, "bad_request", 400, locale)
+        fields = {k: data.get(k, []) for k in LIST_FIELDS}
+        fields.update({k: data[k] for k in subscribers.SCALARS if k in data})
+        subscribers.update_preferences(session, subscriber, **fields)
+    except subscribers.InvalidInput as error:
+        values = {**subscriber_values(session, subscriber), **form_values(data)}
+        values["email"] = subscriber.email
+        return preferences_view(request, session, subscriber, values=values, status=422,
+                                errors={error.field: tw(error.key, locale, **error.params)})
+    return preferences_view(request, session, subscriber, notice=tw("saved", locale),
+                            picks=next_picks(session, subscriber))
+
+
+@router.get("/preferences/{token}/export")
+def export_page(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "preferences", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    body = json.dumps(subscribers.export_data(session, subscriber), ensure_ascii=False, indent=2)
+    return Response(body, media_type="application/json", headers={
+        "Content-Disposition": 'attachment; filename="academichub-my-data.json"'})
+
+
+# --- unsubscribe, web view, feedback, health ------------------------------------------------
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "unsubscribe", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    locale = page_locale(request, subscriber.locale)
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return unsubscribed(request, locale, subscriber)
+    return render(request, "unsubscribe.html", locale, subscriber=subscriber)
+
+
+def unsubscribed(request: Request, locale: str, subscriber: Subscriber) -> Response:
+    return message_page(request, locale, tw("unsubscribed_title", locale),
+                        tw("unsubscribed_body", locale), note=tw("changed_mind", locale),
+                        link=links.url_for("preferences", subscriber),
+                        link_label=tw("preferences_link", locale))
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe_post(token: str, request: Request, session: SessionDep) -> Response:
+    """RFC 8058 one-click (and the page's button): no cookie, no CSRF token, always 200."""
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "unsubscribe", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    data = await read_form(request) or {}
+    one_click = data.get("List-Unsubscribe") == "One-Click"
+    subscribers.unsubscribe(session, subscriber, "one-click" if one_click else "web")
+    return unsubscribed(request, page_locale(request, subscriber.locale), subscriber)
+
+
+@router.get("/d/{token}", response_class=HTMLResponse)
+def digest_page(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "digest", token)
+        data = links.read_token("digest", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    digest_id = data.extra.get("digest", data.extra.get("d"))
+    digest = session.get(Digest, digest_id) if isinstance(digest_id, int) else None
+    if digest is None or digest.subscriber_id != subscriber.id:
+        return error_page(request, "not_found", 404, subscriber.locale)
+    if digest.html:
+        return HTMLResponse(digest.html, headers={"Content-Security-Policy": security.DIGEST_CSP})
+    rows = session.exec(select(DigestItem, Paper).join(Paper)
+                        .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
+    cards = [(card(n, paper, abstract_chars=800), item.reason)
+             for n, (item, paper) in enumerate(rows, 1)]
+    locale = page_locale(request, subscriber.locale)
+    return render(request, "digest.html", locale, digest=digest, cards=cards,
+                  preferences_url=links.url_for("preferences", subscriber))
+
+
+@router.get("/f/{token}", response_class=HTMLResponse)
+def feedback_page(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        subscriber = subscribers.subscriber_from_token(session, "feedback", token)
+        data = links.read_token("feedback", token)
+    except links.InvalidToken as error:
+        return token_error(request, error)
+    signal = data.extra.get("signal")
+    paper_id = data.extra.get("paper", data.extra.get("p"))
+    paper = session.get(Paper, paper_id) if isinstance(paper_id, str) else None
+    if signal not in ("more", "less") or paper is None:
+        return error_page(request, "not_found", 404, subscriber.locale)
+    seen = session.exec(select(Feedback).where(
+        Feedback.subscriber_id == subscriber.id, Feedback.paper_id == paper.id,
+        Feedback.signal == signal)).first()
+    if seen is None:  # a second click (or a mail scanner) records nothing new
+        session.add(Feedback(subscriber_id=subscriber.id, paper_id=paper.id, signal=signal))
+        session.commit()
+    locale = page_locale(request, subscriber.locale)
+    return message_page(request, locale, tw("feedback_title", locale),
+                        tw(f"feedback_{signal}", locale, title=paper.title[:200]),
+                        link=links.url_for("preferences", subscriber),
+                        link_label=tw("preferences_link", locale))
+
+
+@router.get("/healthz")
+def healthz(session: SessionDep) -> JSONResponse:
+    """Up means the database answers and has its schema (migrations ran)."""
+    try:
+        session.exec(select(Subscriber.id).limit(1)).first()
+    except Exception as error:  # noqa: BLE001  any database failure means "not healthy"
+        return JSONResponse({"status": "error", "database": str(error)[:200]}, status_code=503)
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,223 @@
+"""The subscriber's journey in a real headless Chromium, on a phone and on a desktop.
+
+Subscribe on the landing page (chips, preview, detected time zone), open the confirmation
+email from the outbox, confirm, change topics on the preferences page, unsubscribe.
+Screenshots go to test-artifacts/. Uses Debian's chromium through Playwright; skips when
+either is missing (fails instead under CI=true).
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from newsletter import config, subscribers
+from newsletter.models import Subscriber, SubscriberStatus
+from tests.factories import make_paper
+
+pytestmark = pytest.mark.browser
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--disable-dev-shm-usage"]
+
+
+def unavailable(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install playwright)")
+    if not shutil.which(CHROMIUM):
+        unavailable(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(settings_env, session, monkeypatch):
+    """The app under uvicorn in a thread; emailed links point at it."""
+    import uvicorn
+
+    from newsletter.web.app import create_app
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("PUBLIC_BASE_URL", base)
+    config.get_settings.cache_clear()
+    for n in range(12):
+        make_paper(session, title=f"Language models read paper {n:02d}",
+                   abstract=f"We teach language models to read corpus {n}. They do well.")
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def emailed_link(settings, path: str) -> str:
+    for file in sorted(settings.outbox_dir.glob("*.eml"), reverse=True):
+        message = email.message_from_bytes(file.read_bytes(), policy=policy.default)
+        found = re.search(r"https?://\S+" + re.escape(path) + r"[A-Za-z0-9_.\-]+",
+                          message.get_body(("plain",)).get_content())
+        if found:
+            return found.group(0)
+    raise AssertionError(f"no email with a {path} link in {settings.outbox_dir}")
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def no_sideways_scroll(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def subscriber_now(session, address: str) -> Subscriber:
+    session.expire_all()
+    return session.exec(select(Subscriber).where(Subscriber.email == address)).one()
+
+
+def add_chip(page, kind: str, value: str, *, press_enter: bool = True) -> None:
+    page.select_option(".chip-kind", kind)
+    page.fill(".chip-input", value)
+    if press_enter:
+        page.press(".chip-input", "Enter")
+    else:
+        page.click(".chip-add-button")
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.mark.parametrize("width, height", [(375, 812), (1280, 900)])
+def test_it_takes_a_reader_from_the_landing_page_to_unsubscribed(browser, live_server, session,
+                                                                  settings_env, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  timezone_id="Asia/Shanghai", locale="en-US")
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    address = f"reader{width}@example.org"
+
+    # Landing: chips, live preview, another batch, detected time zone
+    page.goto(live_server + "/")
+    assert page.inner_text("h1") == "Academic Intelligence · Curated Daily"
+    assert page.input_value("#timezone") == "Asia/Shanghai"
+    page.fill("#email", address)
+    add_chip(page, "keywords", "language models")
+    add_chip(page, "categories", "cs.CL", press_enter=False)
+    add_chip(page, "authors", "Ada Lovelace")
+    assert page.locator(".chip span").all_inner_texts() == [
+        "language models", "cs.CL", "Author: Ada Lovelace"]
+    first_card = page.locator(".card-meta").first  # expect() polls without eval (CSP-safe)
+    expect(first_card).to_have_text("01. arXiv (cs.CL) 2026-11-25")
+    page.click("[data-batch]")
+    expect(first_card).to_have_text(re.compile(r"^06\. arXiv"))
+    page.select_option("#send_hour", "6")
+    no_sideways_scroll(page)
+    shoot(page, f"landing-{width}")
+
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("text=Check your inbox")
+    shoot(page, f"check-inbox-{width}")
+    pending = subscriber_now(session, address)
+    assert (pending.status, pending.timezone, pending.send_hour) == ("pending", "Asia/Shanghai", 6)
+    assert subscribers.interests(session, pending)["authors"] == ["Ada Lovelace"]
+
+    # The confirmation email, then the preferences page
+    page.goto(emailed_link(settings_env, "/confirm/"))
+    assert page.inner_text("h1") == "You're subscribed"
+    assert subscriber_now(session, address).status == SubscriberStatus.ACTIVE
+    page.click("text=Edit your preferences")
+    page.wait_for_selector("#preferences-form")
+    page.click(".chip:has-text('language models') button")
+    add_chip(page, "keywords", "protein folding")
+    page.fill("#max_papers", "5")
+    no_sideways_scroll(page)
+    page.click("#preferences-form button[value=save]")
+    page.wait_for_selector("text=Saved.")
+    shoot(page, f"preferences-saved-{width}")
+    chosen = subscribers.interests(session, subscriber_now(session, address))
+    assert chosen["keywords"] == ["protein folding"] and chosen["categories"] == ["cs.CL"]
+    assert subscriber_now(session, address).max_papers == 5
+
+    # Unsubscribe: a confirmation page with one button
+    page.click("a.button:has-text('Unsubscribe')")
+    page.wait_for_selector("text=Stop sending the digest")
+    assert subscriber_now(session, address).status == SubscriberStatus.ACTIVE
+    shoot(page, f"unsubscribe-{width}")
+    page.click("button:has-text('Unsubscribe')")
+    page.wait_for_selector("text=You are unsubscribed")
+    shoot(page, f"unsubscribed-{width}")
+    assert subscriber_now(session, address).status == SubscriberStatus.UNSUBSCRIBED
+    assert problems == []  # no script errors, no CSP violations
+    context.close()
+
+
+def test_it_subscribes_without_javascript(browser, live_server, session):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live_server + "/?lang=zh")
+    assert page.locator("#keywords").is_visible()  # plain fields instead of chips
+    page.fill("#email", "nojs@example.org")
+    page.fill("#keywords", "language models\nprotein folding")
+    page.fill("#authors", "Zhuokai Zhao")
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("text=请查收邮件")
+    shoot(page, "check-inbox-nojs-zh-375")
+    subscriber = subscriber_now(session, "nojs@example.org")
+    assert subscriber.locale == "zh"
+    assert subscribers.interests(session, subscriber)["keywords"] == ["language models",
+                                                                    "protein folding"]
+    context.close()
+
+
+def test_it_shows_inline_errors_in_the_browser(browser, live_server, session):
+    context = browser.new_context(viewport={"width": 375, "height": 812})
+    page = context.new_page()
+    page.goto(live_server + "/")
+    page.fill("#email", "not an address")
+    add_chip(page, "keywords", "<script>alert(1)</script>")
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("#email-error")
+    assert page.inner_text("#email-error") == "This email address is not valid."
+    shoot(page, "inline-error-375")
+    assert session.exec(select(Subscriber)).all() == []
+    context.close()
