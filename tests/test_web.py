@@ -543,3 +543,14 @@ def test_it_reports_unhealthy_when_the_schema_is_missing(client):
 
     SQLModel.metadata.drop_all(get_engine())
     assert client.get("/healthz").status_code == 503
+
+
+def test_it_ranks_the_live_preview_like_the_digest(client, session):
+    from tests.factories import make_paper
+
+    make_paper(session, title="A survey of benchmarks", abstract="We distill many results.")
+    make_paper(session, title="On-policy distillation for reasoning", abstract="Teachers help.")
+    make_paper(session, title="Unrelated galaxies", abstract="Stars and dust.")
+    found = client.get("/api/preview", params={"keywords": ["distill"]}).json()["papers"]
+    assert [p["title"] for p in found] == ["On-policy distillation for reasoning",
+                                          "A survey of benchmarks"]  # stemmed, title first

@@ -1,19 +1,19 @@
 """The landing page's live preview: recent papers from the store matching a draft of topics.
 
-Runs on every keystroke-debounced request, before anyone has subscribed, so it matches in
-memory over the most recent papers instead of going through `select_papers` (which needs a
-stored subscriber). Plain substring matching is enough to show what the digest is like.
+Runs on every debounced keystroke, before anyone has subscribed, so it ranks a draft profile
+directly instead of going through `select_papers` (which needs a stored subscriber).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from newsletter.models import Paper
+from newsletter import rank
+from newsletter.models import Paper, utcnow
+from newsletter.select import window_index
 
-SCAN = 400  # newest papers considered
 LABELS = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
 
 
@@ -54,35 +54,27 @@ def card(n: int, paper: Paper, *, abstract_chars: int = 420) -> Card:
                 title=paper.title, abstract=abstract, url=safe_link(paper.url))
 
 
-def _score(paper: Paper, keywords, categories, authors) -> float:
-    title, text = paper.title.lower(), f"{paper.title} {paper.abstract}".lower()
-    names = [a.lower() for a in paper.authors]
-    score = 0.0
-    for word in keywords:
-        score += 2.0 if word in title else 1.0 if word in text else 0.0
-    score += sum(1.0 for c in categories if c in {x.lower() for x in paper.categories})
-    score += sum(5.0 for a in authors if any(a in name for name in names))
-    return score
-
-
 def preview(session: Session, *, keywords=(), categories=(), authors=(), excludes=(),
             page: int = 1, per_page: int = 5) -> tuple[list[Card], bool]:
-    """One page of matching cards, numbered across pages, and whether more follow."""
-    keywords, categories, authors, excludes = (
-        [v.lower() for v in values] for values in (keywords, categories, authors, excludes))
-    papers = session.exec(select(Paper).order_by(
-        Paper.published.desc(), Paper.first_seen.desc(), Paper.id).limit(SCAN)).all()
-    topics = keywords or categories or authors
-    ranked = []
-    for index, paper in enumerate(papers):
-        text = f"{paper.title} {paper.abstract}".lower()
-        if any(word in text for word in excludes):
-            continue
-        score = _score(paper, keywords, categories, authors) if topics else 1.0
-        if score > 0:
-            ranked.append((-score, index, paper))
-    ranked.sort(key=lambda r: (r[0], r[1]))
+    """One page of matching cards, numbered across pages, and whether more follow.
+
+    Draft topics are ranked by the same engine as the digest (`newsletter.rank`) over the
+    same cached index of the week's papers, so the preview shows what the email would.
+    """
+    index = window_index(session, utcnow())
+    want = page * per_page + 1  # one more than shown tells whether another batch exists
+    if keywords or categories or authors:
+        profile = rank.Profile(keywords=list(keywords), categories=list(categories),
+                               authors=list(authors), excludes=list(excludes))
+        order = [i for i, _, _ in rank.rank(index.corpus, [profile], limit=want).for_profile(0)]
+    else:  # no topics yet: the newest papers, minus excluded words
+        words = [w.lower() for w in excludes]
+        order = [i for i in sorted(range(len(index.ids)),
+                                   key=lambda i: -index.corpus.docs[i].timestamp)
+                 if not any(w in f"{index.corpus.docs[i].title} "
+                                 f"{index.corpus.docs[i].abstract}".lower() for w in words)][:want]
     start = (page - 1) * per_page
-    chosen = ranked[start:start + per_page]
-    cards = [card(start + i + 1, paper) for i, (_, _, paper) in enumerate(chosen)]
-    return cards, len(ranked) > start + per_page
+    ids = [index.ids[i] for i in order[start:start + per_page]]
+    papers = {p.id: p for p in session.exec(select(Paper).where(col(Paper.id).in_(ids))).all()}
+    cards = [card(start + n + 1, papers[pid]) for n, pid in enumerate(ids) if pid in papers]
+    return cards, len(order) > start + per_page
