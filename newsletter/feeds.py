@@ -14,13 +14,17 @@ import datetime as dt
 import email.utils
 import io
 import json
+import logging
 import re
 from typing import Any
 
 import feedparser
+from pydantic import ValidationError
 
 from newsletter.models import PaperBase
 from newsletter.textclean import clean_text, collapse
+
+log = logging.getLogger(__name__)
 
 KINDS = ("arxiv_rss", "arxiv_api", "biorxiv", "rss")
 
@@ -63,7 +67,11 @@ def parse(kind: str, data: bytes, *, source: str | None = None) -> list[PaperBas
     )
     papers = []
     for entry in feed.entries:
-        paper = handler(entry, feed.feed, source)
+        try:
+            paper = handler(entry, feed.feed, source)
+        except ValidationError as error:  # one odd entry must not cost the whole feed
+            log.warning("skipped a feed entry that does not normalize: %s", error)
+            continue
         if paper is not None:
             papers.append(paper)
     return papers

@@ -8,7 +8,9 @@ through Alembic (`migrations/`); tests check the migrations match these classes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from pydantic import model_validator
 from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -46,6 +48,8 @@ class InterestKind:
 
 
 class Subscriber(SQLModel, table=True):
+    # Signed links name the subscriber by id: SQLite must never hand a deleted id to a newcomer.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)  # normalized (lower-cased)
     status: str = Field(default=SubscriberStatus.PENDING, max_length=16, index=True)
@@ -88,6 +92,21 @@ class Source(SQLModel, table=True):
 class PaperBase(SQLModel):
     """A normalized paper, as every parser returns it, whatever the feed format."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_columns(cls, values: Any) -> Any:
+        """Feeds carry overlong fields (90-character categories, huge URLs): cut them to fit
+        their columns instead of refusing the paper."""
+        if isinstance(values, dict):
+            for name, field in cls.model_fields.items():
+                limit = next((m.max_length for m in field.metadata
+                              if getattr(m, "max_length", None)), None)
+                value = values.get(name)
+                if limit and isinstance(value, str) and len(value) > limit:
+                    values[name] = value[:limit]
+            values["categories"] = [c[:64] for c in values.get("categories") or []]
+        return values
+
     id: str = Field(primary_key=True, max_length=300)  # arxiv:2606.12345 | doi:10.x/y | url:...
     version: int = 1
     title: str = Field(sa_type=Text)
@@ -121,7 +140,7 @@ class PaperSummary(SQLModel, table=True):
 
 
 class Digest(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("subscriber_id", "local_date"),)
+    __table_args__ = (UniqueConstraint("subscriber_id", "local_date"), {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
     local_date: dt.date = Field(index=True)

@@ -37,6 +37,8 @@ def prepare(session: Session, digest_id: int, *, now: dt.datetime | None = None,
     subscriber = session.get(Subscriber, digest.subscriber_id)
     if refresh:
         refresh_sources(session, subscriber)
+        # What that harvest just stored belongs to this digest, even on a tick's older `now`.
+        now = max(now, utcnow()) if now else None
     picks = select_papers(session, subscriber, now=now, digest=digest)
     session.exec(delete(DigestItem).where(DigestItem.digest_id == digest.id))
     if not picks:

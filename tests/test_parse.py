@@ -315,3 +315,22 @@ def test_the_bundled_demo_sample_is_a_valid_arxiv_feed_of_twenty_papers():
 def test_an_arxiv_feed_read_as_plain_rss_still_gets_arxiv_ids():
     papers = load("arxiv_rss_cs.CL.xml", "rss")
     assert "arxiv:2611.10001" in papers and "arxiv:2605.01234" in papers
+
+
+def test_it_keeps_a_feed_whose_item_has_an_overlong_category():
+    long_category = "Biological Sciences: Ecology, Evolution and Environmental Microbiology" * 2
+    feed = f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:prism="http://prismstandard.org/namespaces/basic/2.0/">
+  <channel><title>PNAS: Latest articles</title><link>https://www.pnas.org</link>
+    <description>Latest</description>
+    <item><title>Soil microbes and drought</title><link>https://www.pnas.org/doi/10.1073/pnas.2611001</link>
+      <category>{long_category}</category><dc:creator>Mei Chen</dc:creator>
+      <prism:doi>10.1073/pnas.2611001</prism:doi><description>Microbes adapt.</description></item>
+    <item><title>Coral heat tolerance</title><link>https://www.pnas.org/doi/10.1073/pnas.2611002</link>
+      <dc:creator>Ana Souza</dc:creator><prism:doi>10.1073/pnas.2611002</prism:doi>
+      <description>Corals adapt.</description></item>
+  </channel>
+</rss>""".encode()
+    papers = parse("rss", feed, source="PNAS")
+    assert [p.title for p in papers] == ["Soil microbes and drought", "Coral heat tolerance"]
+    assert len(papers[0].primary_category) <= 64

@@ -344,3 +344,15 @@ def test_it_runs_the_whole_lifecycle_on_postgresql(pg_url):
         stale.created_at = stale.consent_at = utcnow() - dt.timedelta(days=9)
         session.commit()
         assert subscribers.expire_unconfirmed(session) == 1
+
+
+def test_it_never_lets_an_old_link_open_a_newcomer_who_got_a_reused_id(session):
+    from newsletter import links
+
+    alice = subscribers.subscribe(session, "alice@example.org", keywords=["x"], confirmed=True)
+    stale = links.make_token("preferences", alice.id, alice.token_version)
+    subscribers.delete_data(session, alice)
+    bob = subscribers.subscribe(session, "bob@example.org", keywords=["y"], confirmed=True)
+    assert bob.id != alice.id
+    with pytest.raises(links.InvalidToken):
+        subscribers.subscriber_from_token(session, "preferences", stale)

@@ -103,6 +103,11 @@ async def read_form(request: Request) -> dict[str, Any] | None:
     return data
 
 
+# Read the body on the event loop, then run the (blocking: database, SMTP, ranking) handler
+# in the thread pool: a handler declared `def` with this dependency never stalls the server.
+FormDep = Annotated[dict[str, Any] | None, Depends(read_form)]
+
+
 def form_values(data: dict[str, Any]) -> dict[str, Any]:
     """What to put back in the form after an error (lists as lines)."""
     values = {k: v for k, v in data.items() if k not in LIST_FIELDS and k != "csrf_token"}

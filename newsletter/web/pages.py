@@ -29,7 +29,7 @@ from newsletter.web.common import (
     form_values,
     message_page,
     page_locale,
-    read_form,
+    FormDep,
     render,
     split_lines,
     subscriber_values,
@@ -70,8 +70,7 @@ def index(request: Request, session: SessionDep, page: int = 1) -> Response:
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-async def subscribe_form(request: Request, session: SessionDep) -> Response:
-    data = await read_form(request)
+def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Response:
     if data is None:
         return error_page(request, "bad_request", 400)
     locale = pick_locale(data.get("locale"), request.headers.get("accept-language"))
@@ -173,13 +172,13 @@ def preferences_page(token: str, request: Request, session: SessionDep) -> Respo
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
-async def preferences_save(token: str, request: Request, session: SessionDep) -> Response:
+def preferences_save(token: str, request: Request, session: SessionDep,
+                     data: FormDep) -> Response:
     try:
         subscriber = subscribers.subscriber_from_token(session, "preferences", token)
     except links.InvalidToken as error:
         return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
-    data = await read_form(request)
     if data is None:
         return error_page(request, "bad_request", 400, locale)
     if not csrf_ok(request, data):
@@ -246,14 +245,14 @@ def unsubscribed(request: Request, locale: str, subscriber: Subscriber) -> Respo
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe_post(token: str, request: Request, session: SessionDep) -> Response:
+def unsubscribe_post(token: str, request: Request, session: SessionDep,
+                     data: FormDep) -> Response:
     """RFC 8058 one-click (and the page's button): no cookie, no CSRF token, always 200."""
     try:
         subscriber = subscribers.subscriber_from_token(session, "unsubscribe", token)
     except links.InvalidToken as error:
         return token_error(request, error)
-    data = await read_form(request) or {}
-    one_click = data.get("List-Unsubscribe") == "One-Click"
+    one_click = (data or {}).get("List-Unsubscribe") == "One-Click"
     subscribers.unsubscribe(session, subscriber, "one-click" if one_click else "web")
     return unsubscribed(request, page_locale(request, subscriber.locale), subscriber)
 
