@@ -37,6 +37,7 @@ ERROR_RETRY = dt.timedelta(minutes=5)  # after a failed fetch, retry sooner than
 BIORXIV_MAX_PAGES = 30  # 100 posts a page; a two-day window is well under this
 _RATE_KEY = "academichub:ratelimit:arxiv"
 FETCHING = "fetching"  # Source.last_status while a worker holds the claim
+MAX_FEED_BYTES = 50 * 2**20  # the full arXiv cs.LG day is ~5 MB
 
 
 @dataclass
@@ -131,9 +132,7 @@ def _get(http: httpx.Client, url: str, headers: dict[str, str], kind: str) -> ht
         _throttle_arxiv()
     target = _override(url)
     try:
-        response = http.get(
-            target, headers={"User-Agent": user_agent(), **headers}, timeout=settings.http_timeout
-        )  # also when the caller's client has none
+        response = _bounded_get(http, target, {"User-Agent": user_agent(), **headers})
     except httpx.TimeoutException:
         raise FeedError(f"timed out after {settings.http_timeout:g} s fetching {url}") from None
     except httpx.HTTPError as error:
@@ -149,6 +148,23 @@ def _get(http: httpx.Client, url: str, headers: dict[str, str], kind: str) -> ht
                 detail = ""
         raise FeedError(f"HTTP {response.status_code} {response.reason_phrase} from {url}{detail}")
     return response
+
+
+def _bounded_get(http: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
+    """GET with the settings' timeout (also when the caller's client has none) and a size cap:
+    a runaway or hostile response must not fill the worker's memory."""
+    with http.stream("GET", url, headers=headers, timeout=get_settings().http_timeout) as streamed:
+        body, size = [], 0
+        for chunk in streamed.iter_bytes():
+            size += len(chunk)
+            if size > MAX_FEED_BYTES:
+                raise FeedError(f"response from {url} is larger than "
+                                f"{MAX_FEED_BYTES // 2**20} MB; refusing it")
+            body.append(chunk)
+        headers_out = [(k, v) for k, v in streamed.headers.multi_items()
+                       if k.lower() not in ("content-encoding", "content-length")]  # decoded
+        return httpx.Response(streamed.status_code, headers=headers_out,
+                              content=b"".join(body), request=streamed.request)
 
 
 def _override(url: str) -> str:

@@ -16,6 +16,7 @@ import pytest
 from sqlmodel import Session, select
 
 from newsletter import config, db
+from newsletter import harvest as harvest_module
 from newsletter.feeds import FeedError, parse
 from newsletter.harvest import fetch, harvest, harvest_source, store
 from newsletter.models import Paper, Source, utcnow
@@ -524,3 +525,12 @@ def test_a_biorxiv_revision_updates_the_preprint(session):
     assert store(session, parse("biorxiv", fixture("biorxiv_details.json"))).new == 2
     oat = stored(session)["doi:10.1101/2026.10.02.680455"]
     assert oat.version == 2 and oat.categories == ["genomics"]
+
+
+def test_it_refuses_a_response_larger_than_the_cap_without_reading_it_all(
+    session, server, monkeypatch
+):
+    monkeypatch.setattr(harvest_module, "MAX_FEED_BYTES", 64 * 1024)
+    server.routes["/rss/cs.CL"] = Route(b"<rss>" + b"x" * (256 * 1024) + b"</rss>")
+    with pytest.raises(FeedError, match="larger than"):
+        fetch(add_source(session))
