@@ -44,7 +44,7 @@ from newsletter.render import (
     safe_url,
     synthesis_paragraphs,
 )
-from newsletter.select import Pick
+from newsletter.select import Pick, explain_papers
 
 __all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest",
            "render_confirmation", "render_digest", "render_welcome"]
@@ -65,7 +65,8 @@ class CardView:
     source: str = "arXiv"
     category: str | None = None
     date: dt.date | None = None
-    reason: str = ""
+    reason: str = ""  # shown as it is when `reasons` is empty
+    reasons: list = field(default_factory=list)  # rank.Reason: worded in the email's language
     followed: list[str] = field(default_factory=list)  # the subscriber's followed authors
     url: str | None = None  # the title link (our click redirect)
     abstract_url: str | None = None
@@ -118,7 +119,8 @@ def _card(card: CardView, locale: str) -> dict:
         "authors_text": ", ".join(a["name"] + (" ★" if a["followed"] else "")
                                   for a in authors) + (f" {more_authors}" if hidden else ""),
         "summary": cut_at_sentence(card.summary, render.MAX_SUMMARY),
-        "reason": one_line(card.reason, render.MAX_REASON),
+        "reason": one_line(i18n.reason_text(card.reasons, locale) if card.reasons
+                           else card.reason, render.MAX_REASON),
         "links": [link for link in links if link.url],
     }
 
@@ -239,18 +241,17 @@ TOPIC_KINDS = (InterestKind.KEYWORD, InterestKind.CATEGORY, InterestKind.AUTHOR)
 RECOMPOSABLE = (DigestStatus.PENDING, DigestStatus.COMPOSED)
 
 
-def _matched(paper: Paper, interests: list[Interest]) -> list[str]:
-    """What the paper matched, for the writer (select.py does not store it)."""
-    text = f"{paper.title} {paper.abstract}".casefold()
-    authors = {fold(a) for a in paper.authors}
-    return [i.value for i in interests if (
-        (i.kind == InterestKind.KEYWORD and i.value.casefold() in text)
-        or (i.kind == InterestKind.CATEGORY and i.value in paper.categories)
-        or (i.kind == InterestKind.AUTHOR and fold(i.value) in authors))]
-
-
 def source_label(paper: Paper) -> str:
     return SOURCE_LABELS.get((paper.source or "").lower()) or paper.journal or paper.source
+
+
+def _confirmed(pick: Pick) -> list:
+    """The pick's structured reasons if they say what selection recorded (its English
+    words); otherwise (interests changed since, or a hand-made item) the recorded words
+    stand as they are: a card never claims a reason selection did not give."""
+    if pick.reasons and i18n.reason_text(pick.reasons, "en")[:500] == pick.reason[:500]:
+        return pick.reasons
+    return []
 
 
 def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
@@ -265,7 +266,8 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             summary=summary or cut_at_sentence(paper.abstract),
             source=source_label(paper),
             category=paper.primary_category or (paper.categories or [None])[0],
-            date=paper.published, reason=pick.reason, followed=followed,
+            date=paper.published, reason=pick.reason, reasons=_confirmed(pick),
+            followed=followed,
             # the click redirect (it reads its own token keys, so track builds the URL)
             url=track.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
             abstract_url=paper.url, pdf_url=paper.pdf_url,
@@ -297,8 +299,11 @@ def compose_digest(session: Session, digest: Digest) -> Digest:
         .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
     if subscriber is None or not rows:
         return digest  # nothing to compose: the caller skips empty digests
-    picks = [Pick(paper, item.score, item.reason, _matched(paper, interests))
-             for item, paper in rows]
+    # The item stores English words; the structured reasons (for the subscriber's language
+    # and the offline writer's groups) are recomputed from the paper and the interests.
+    explained = explain_papers(session, subscriber, [paper for _, paper in rows])
+    picks = [Pick(paper, item.score, item.reason, matched, followed, reasons)
+             for (item, paper), (reasons, matched, followed) in zip(rows, explained)]
     topics = [i.value for i in interests if i.kind in TOPIC_KINDS]
     writing = synthesize.write(session, picks, locale=subscriber.locale, topics=topics,
                                digest_id=digest.id)

@@ -10,6 +10,7 @@ Values passed in are formatted as they are: escaping is the template's job.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
 LOCALES = ("en", "zh")
 DEFAULT_LOCALE = "en"
@@ -64,6 +65,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "frequency_weekly": "once a week",
         "button_preferences": "Edit my preferences",
         "copy_link": "If the button does not work, copy this address into your browser:",
+        # Why a paper was picked (newsletter.rank.Reason kinds); {topic} is reason_topic.
+        "reason_author": "by {value}",
+        "reason_title": "matches {topic} in the title",
+        "reason_abstract": "matches {topic} in the abstract",
+        "reason_words": "mentions the words of {topic}",
+        "reason_partial": "partly matches {topic}",
+        "reason_category": "{value}",
+        "reason_source": "from {value}",
+        "reason_feedback": "like papers you asked for more of",
+        "reason_recent": "recent paper",
+        "reason_topic": "'{value}'",
+        "reason_topic_gloss": "'{value}' ({gloss})",
+        "reason_sep": "; ",
     },
     "zh": {
         "brand": "AcademicHub",
@@ -108,6 +122,18 @@ STRINGS: dict[str, dict[str, str]] = {
         "frequency_weekly": "每周一次",
         "button_preferences": "修改偏好设置",
         "copy_link": "如果按钮无法使用，请将此地址复制到浏览器中：",
+        "reason_author": "关注的作者 {value}",
+        "reason_title": "标题匹配{topic}",
+        "reason_abstract": "摘要匹配{topic}",
+        "reason_words": "提到了{topic}中的词",
+        "reason_partial": "部分匹配{topic}",
+        "reason_category": "分类 {value}",
+        "reason_source": "来自 {value}",
+        "reason_feedback": "与你选择“多推荐类似的”的论文相近",
+        "reason_recent": "近期论文",
+        "reason_topic": "“{value}”",
+        "reason_topic_gloss": "“{value}”（{gloss}）",
+        "reason_sep": "；",
     },
 }
 
@@ -148,3 +174,23 @@ def format_date(d: dt.date, locale: str | None = DEFAULT_LOCALE, *, style: str =
 def join_list(items: list[str], locale: str | None = DEFAULT_LOCALE) -> str:
     """Topics in a sentence: 'a, b, c' / 'a、b、c'."""
     return ("、" if normalize_locale(locale) == "zh" else ", ").join(items)
+
+
+TOPIC_REASONS = frozenset({"title", "abstract", "words", "partial"})
+
+
+def reason_text(reasons: Iterable[Sequence], locale: str | None = DEFAULT_LOCALE) -> str:
+    """`newsletter.rank.Reason`s (kind, value, gloss) in words:
+    "matches 'x' in the title; cs.CL" / "标题匹配“x”；分类 cs.CL". Unknown kinds are skipped."""
+    table = STRINGS[normalize_locale(locale)]
+    words = []
+    for kind, value, gloss, *_ in reasons:
+        template = table.get(f"reason_{kind}") or STRINGS[DEFAULT_LOCALE].get(f"reason_{kind}")
+        if template is None:
+            continue
+        topic = ""
+        if kind in TOPIC_REASONS:
+            topic = table["reason_topic_gloss" if gloss else "reason_topic"].format(
+                value=value, gloss=gloss)
+        words.append(template.format(value=value, topic=topic))
+    return table["reason_sep"].join(words)

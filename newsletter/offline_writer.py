@@ -21,34 +21,40 @@ TAG = re.compile(r"<[^>]*>?")
 LINK = re.compile(r"(?i)\b(?:https?://|ftp://|www\.|mailto:|javascript:|data:)\S*")
 DOMAIN = re.compile(r"(?i)\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|ai|dev|edu|gov|co|ly|me|info)"
                     r"\b(?:/\S*)?")
-QUOTED = re.compile(r"^(?:matches|keyword|topic)\s*[:']?\s*'?(.+?)'?$", re.I)
+QUOTED = re.compile(r"^(?:matches|keyword|topic)\s*[:']?\s*'?(.+?)'?$", re.IGNORECASE)
 CUES = ("we propose", "we present", "we introduce", "we show", "we find", "we demonstrate",
         "we develop", "we report", "outperform", "achiev", "improv", "results", "reveal",
         "enables", "state-of-the-art")
 MAX_SENTENCE = 260
 
+CATEGORY = re.compile(r"^[a-z][a-z-]*\.[A-Za-z-]+$")  # cs.CL, q-bio.QM, physics.optics
 TEXT = {
     "en": {
         "preheader": "{n} new papers today: {topics}",
         "preheader_one": "1 new paper today: {topics}",
-        "group": "{label} ({k} papers).",
-        "group_one": "{label}.",
+        "group": "{label} — {k} papers.",
+        "group_one": "{label} — 1 paper.",
         "also": "Also today",
-        "author": "Papers by {name}",
+        "author": "New from {name}",
         "and": " and ",
         "sep": ", ",
     },
     "zh": {
         "preheader": "今日 {n} 篇新论文：{topics}",
         "preheader_one": "今日 1 篇新论文：{topics}",
-        "group": "{label}（{k} 篇）：",
-        "group_one": "{label}：",
+        "group": "{label}：{k} 篇论文。",
+        "group_one": "{label}：1 篇论文。",
         "also": "其他新论文",
-        "author": "{name} 的论文",
+        "author": "关注的作者 {name}",
         "and": "、",
         "sep": "、",
     },
 }
+# Group tiers, in reading order: followed authors, the subscriber's keyword topics,
+# categories, the rest. The subject's lead theme prefers a keyword group (see `theme_of`).
+AUTHOR, KEYWORD, CATEGORY_TIER, ALSO = 0, 1, 2, 3
+THEME_ORDER = (KEYWORD, AUTHOR, CATEGORY_TIER, ALSO)
+KEYWORD_KINDS = ("title", "abstract", "words")
 
 
 def clean(text: str) -> str:
@@ -92,33 +98,78 @@ def shorten(sentence: str, limit: int = MAX_SENTENCE) -> str:
     return cut + "…"
 
 
-def label_of(pick: Pick, locale: str) -> str:
-    """The group a pick belongs to: its first matched topic, else author, else category."""
+def topic_label(topic: str) -> str:
+    """'language models' -> 'Language models'; 'cs.CL', 'iPhone apps', '蒸馏' unchanged."""
+    topic = clean(topic)
+    first = topic.split(" ", 1)[0]
+    if first.isascii() and first.isalpha() and first.islower():
+        return topic[:1].upper() + topic[1:]
+    return topic
+
+
+def group_of(pick: Pick, locale: str) -> tuple[int, str]:
+    """(tier, label) of the group a pick belongs to: a followed author, else its strongest
+    keyword match, else the subscriber's category it matched, else its primary category.
+    Partial word matches never name a group: they only order papers."""
     words = TEXT.get(locale, TEXT["en"])
     if pick.followed_author:
-        return words["author"].format(name=clean(pick.followed_author))
-    for matched in pick.matched:
-        value = clean(matched)
-        if value.lower().startswith("by "):
-            return words["author"].format(name=value[3:].strip())
-        found = QUOTED.match(value)
-        value = found.group(1) if found else value
-        if value:
-            return value[:1].upper() + value[1:]
-    return clean(pick.paper.primary_category or pick.paper.source or words["also"])
+        return AUTHOR, words["author"].format(name=clean(pick.followed_author))
+    if pick.reasons:
+        for kind in (("author",), KEYWORD_KINDS, ("category",)):
+            found = next((r for r in pick.reasons if r.kind in kind), None)
+            if found is None:
+                continue
+            if found.kind == "author":
+                return AUTHOR, words["author"].format(name=clean(found.value))
+            if found.kind == "category":
+                return CATEGORY_TIER, clean(found.value)
+            return KEYWORD, topic_label(found.value)
+    else:  # picks made without structured reasons: their matched words
+        for matched in pick.matched:
+            value = clean(matched)
+            if value.lower().startswith("by "):
+                return AUTHOR, words["author"].format(name=value[3:].strip())
+            found = QUOTED.match(value)
+            value = found.group(1) if found else value
+            if value:
+                return (CATEGORY_TIER, value) if CATEGORY.match(value) \
+                    else (KEYWORD, topic_label(value))
+    fallback = clean(pick.paper.primary_category or pick.paper.source or "")
+    return (CATEGORY_TIER, fallback) if fallback else (ALSO, words["also"])
+
+
+def label_of(pick: Pick, locale: str) -> str:
+    return group_of(pick, locale)[1]
+
+
+def grouped(picks: list[Pick], locale: str, *, merge: bool = True
+            ) -> list[tuple[int, str, list[int]]]:
+    """(tier, label, card numbers) in reading order: by tier, then largest first; past
+    four groups, the rest merge into 'also' (unless `merge` is false)."""
+    found: OrderedDict[tuple[int, str], list[int]] = OrderedDict()
+    for n, pick in enumerate(picks, 1):
+        found.setdefault(group_of(pick, locale), []).append(n)
+    ordered = sorted(found.items(), key=lambda item: (item[0][0], -len(item[1]), item[1][0]))
+    out = [(tier, label, cards) for (tier, label), cards in ordered]
+    if merge and len(out) > 4:
+        rest = sorted(n for _, _, cards in out[3:] for n in cards)
+        out = out[:3] + [(ALSO, TEXT.get(locale, TEXT["en"])["also"], rest)]
+    return out
 
 
 def groups(picks: list[Pick], locale: str) -> OrderedDict[str, list[int]]:
-    """Label -> card numbers, largest groups first; past four, the rest merge into 'also'."""
-    found: OrderedDict[str, list[int]] = OrderedDict()
-    for n, pick in enumerate(picks, 1):
-        found.setdefault(label_of(pick, locale), []).append(n)
-    ordered = sorted(found.items(), key=lambda item: (-len(item[1]), item[1][0]))
-    merged: OrderedDict[str, list[int]] = OrderedDict(ordered[:3] if len(ordered) > 4 else ordered)
-    if len(ordered) > 4:
-        merged[TEXT.get(locale, TEXT["en"])["also"]] = sorted(
-            n for _, cards in ordered[3:] for n in cards)
-    return merged
+    """Label -> card numbers, in reading order."""
+    return OrderedDict((label, cards) for _, label, cards in grouped(picks, locale))
+
+
+def theme_of(found: list[tuple[int, str, list[int]]]) -> str:
+    """The subject's lead theme: the largest keyword group; a followed author, a category
+    or 'also' only when no keyword topic matched."""
+    for tier in THEME_ORDER:
+        best = max((g for g in found if g[0] == tier), key=lambda g: len(g[2]), default=None)
+        if best is not None:
+            return best[1]
+    return ""
 
 
 def summary(pick: Pick) -> str:
@@ -126,25 +177,35 @@ def summary(pick: Pick) -> str:
 
 
 def _terms(pick: Pick) -> list[str]:
-    return [label_of(pick, "en")]
+    return [label_of(pick, "en"), *pick.matched]
 
 
 def write_offline(picks: list[Pick], locale: str = "en") -> tuple[str, str, str, dict[str, str]]:
-    """(theme, preheader, synthesis, summaries) for these picks, cards numbered from 1."""
+    """(theme, preheader, synthesis, summaries) for these picks, cards numbered from 1.
+
+    One paragraph per group, read like a briefing: "Language models — 4 papers. <key
+    sentence> [1] <key sentence> [3] ..." (Chinese: "Language models：4 篇论文。...")."""
     words = TEXT.get(locale, TEXT["en"])
     if not picks:
         return "", "", "", {}
     summaries = {p.paper.id: summary(p) for p in picks}
-    grouped = groups(picks, locale)
+    found = grouped(picks, locale)
     paragraphs = []
-    for label, cards in grouped.items():
+    for _, label, cards in found:
         head = (words["group"] if len(cards) > 1 else words["group_one"]).format(
             label=label, k=len(cards))
-        body = " ".join(f"{summaries[picks[n - 1].paper.id]} [{n}]" for n in cards)
+        body = " ".join(f"{_ended(summaries[picks[n - 1].paper.id])} [{n}]" for n in cards)
         paragraphs.append(f"{head} {body}")
-    labels = list(grouped)[:3]
+    theme = theme_of(grouped(picks, locale, merge=False))  # before small groups merge
+    labels = [theme] + [label for tier, label, _ in found if label != theme and tier != ALSO]
+    labels = labels[:3]
     topics = (words["sep"].join(labels[:-1]) + words["and"] + labels[-1]
               if len(labels) > 1 else labels[0])
     key = "preheader" if len(picks) > 1 else "preheader_one"
     preheader = shorten(words[key].format(n=len(picks), topics=topics), 150)
-    return shorten(labels[0], 80), preheader, "\n\n".join(paragraphs), summaries
+    return shorten(theme, 80), preheader, "\n\n".join(paragraphs), summaries
+
+
+def _ended(sentence: str) -> str:
+    """A sentence that ends like one, so the [n] after it reads as a citation."""
+    return sentence if not sentence or sentence[-1] in ".!?。！？…" else sentence + "."

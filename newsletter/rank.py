@@ -24,10 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import Stemmer
+
+from newsletter.i18n import reason_text
 
 # --- Text: folding, tokens, topics, author names -------------------------------------------
 
@@ -198,11 +201,13 @@ __all__ = [
     "Doc",
     "Profile",
     "Ranking",
+    "Reason",
     "author_key",
     "explain",
     "feedback_weights",
     "fold",
     "rank",
+    "reasons",
     "tokens",
 ]
 
@@ -494,49 +499,80 @@ def _where(form: list[str], toks: list[str]) -> bool:
     return any(toks[i:i + k] == form for i in range(len(toks) - k + 1)) if k else False
 
 
-def explain(corpus: Corpus, profile: Profile, index: int) -> tuple[str, list[str], str | None]:
-    """Human words for one pick: ("matches 'x' in the title; cs.CL", matched, followed)."""
+class Reason(NamedTuple):
+    """One ground for a pick, as data: each email words it in its own language
+    (`i18n.reason_text`); `explain` gives the English words stored on the digest item.
+
+    kind: author | title | abstract | words (all words, scattered) | partial | category |
+    source | feedback | recent (nothing else to say)."""
+
+    kind: str
+    value: str = ""  # the interest as the subscriber typed it: topic, category, name, source
+    gloss: str | None = None  # the English rendering of a topic typed in Chinese
+
+
+REASON_WEIGHT = {"author": FOLLOWED_BONUS, "title": 3.0, "abstract": 2.0, "words": 1.0,
+                 "category": 0.5, "feedback": 0.05}
+SHOWN_REASONS = 3
+
+
+def reasons(corpus: Corpus, profile: Profile, index: int
+            ) -> tuple[list[Reason], list[str], str | None]:
+    """Why one paper was picked: (up to three reasons, strongest first; the interests it
+    matched; the followed author's name as the subscriber typed it, if any)."""
     doc = corpus.docs[index]
-    parts: list[tuple[float, str]] = []
+    parts: list[tuple[float, Reason]] = []
     matched: list[str] = []
     keys = {author_key(a) for a in doc.authors}
     followed = next((a for a in profile.authors if author_key(a) in keys), None)
     for name in profile.authors:
         if author_key(name) in keys:
-            parts.append((FOLLOWED_BONUS, f"by {name}"))
+            parts.append((REASON_WEIGHT["author"], Reason("author", name)))
             matched.append(name)
     title, abstract = corpus.title_tokens[index], corpus.abstract_tokens[index]
     present = set(title) | set(abstract) | set(_bigrams(title)) | set(_bigrams(abstract))
     for topic in profile.keywords:
-        best: tuple[float, str] | None = None
+        best: tuple[float, Reason] | None = None
         for fm in topic_forms(topic):
             form = fm.tokens
-            shown = f"'{topic}'" + (f" ({fm.label})" if fm.label else "")
             content = [t for t in form if t not in STOPWORDS]
             hits = sum(t in present for t in content)
             if not hits:
                 continue
             if _where(form, title):
-                cand = (3.0, f"matches {shown} in the title")
+                kind = "title"
             elif _where(form, abstract):
-                cand = (2.0, f"matches {shown} in the abstract")
+                kind = "abstract"
             elif hits == len(content) and fm.glued <= present:
-                cand = (1.0, f"mentions the words of {shown}")
+                kind = "words"
             else:
-                cand = (0.1 * hits / len(content), f"partly matches {shown}")
-            best = max(best or cand, cand)
+                kind = "partial"
+            weight = REASON_WEIGHT.get(kind, 0.1 * hits / len(content))
+            cand = (weight, Reason(kind, topic, fm.label))
+            best = cand if best is None or cand[0] > best[0] else best
         if best:
             parts.append(best)
             matched.append(topic)
     cats = {c.lower() for c in doc.categories}
     for cat in profile.categories:
         if cat.lower() in cats or cat.lower() in {c.split(".")[0] for c in cats}:
-            parts.append((0.5, cat))
+            parts.append((REASON_WEIGHT["category"], Reason("category", cat)))
             matched.append(cat)
     if profile.term_weights and any(profile.term_weights.get(t, 0) > 0 for t in present):
-        parts.append((0.05, "like papers you asked for more of"))
-    parts.sort(key=lambda x: -x[0])
-    return "; ".join(text for _, text in parts[:3]) or "recent paper", matched, followed
+        parts.append((REASON_WEIGHT["feedback"], Reason("feedback")))
+    parts.sort(key=lambda x: -x[0])  # stable: ties keep the subscriber's order
+    shown = [reason for _, reason in parts[:SHOWN_REASONS]]
+    if not shown:
+        source = next((s for s in profile.sources if s.casefold() == doc.source.casefold()),
+                      None)
+        shown = [Reason("source", source) if source else Reason("recent")]
+    return shown, matched, followed
+
+
+def explain(corpus: Corpus, profile: Profile, index: int) -> tuple[str, list[str], str | None]:
+    """English words for one pick: ("matches 'x' in the title; cs.CL", matched, followed)."""
+    found, matched, followed = reasons(corpus, profile, index)
+    return reason_text(found, "en"), matched, followed
 
 
 def feedback_weights(signals: Sequence[tuple[str, str]]) -> dict[str, float]:

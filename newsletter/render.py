@@ -3,10 +3,12 @@
 Pipeline per template and language, once per process (`compiled`): resolve the partials,
 compile the MJML (with Jinja inside) to HTML, mark the head's <style> blocks so premailer
 leaves them alone (they hold @media and dark-mode rules it cannot inline, and parsing them
-with cssutils on every email is what made inlining slow), add the color-scheme meta, and
-parse the result as a Jinja template (autoescape on). Per email: render that template, then
-inline `partials/inline.css` with premailer (no network). Never inline before rendering:
-premailer would mangle the Jinja.
+with cssutils on every email is what made inlining slow), add the color-scheme meta,
+write in the inline styles of the template's own classed elements (`bake_styles`: premailer
+computes them once, on a skeleton of static elements), and parse the result as a Jinja
+template (autoescape on). Per email: render that template, then premailer (no network)
+inlines the few rules left (classes only Python-built markup uses). Never run premailer on
+Jinja source: it would mangle it.
 
 Layout choice: all cards share one mj-section (a div each inside one mj-text). A section
 per card costs ~1.3 KB of MJML table wrappers (20 KB on a 15-card digest) and makes
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+import lxml.html
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup, escape
 from mjml import mjml2html
@@ -96,15 +99,115 @@ def finish_compiled(html: str) -> str:
         else '<style type="text/css" data-premailer="ignore">', html)
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled email template: Jinja over the MJML output, with the inline styles of its
+    own elements already written in, and the CSS premailer still inlines per email."""
+
+    template: Template
+    css: str
+
+    def render(self, context: dict) -> str:
+        return self.template.render(context)
+
+
 @cache
-def compiled(name: str, locale: str) -> Template:
-    html = mjml2html(mjml_source(name, locale), fonts={})
-    return ENV.from_string(finish_compiled(html))
+def compiled(name: str, locale: str) -> Compiled:
+    html = finish_compiled(mjml2html(mjml_source(name, locale), fonts={}))
+    html, leftover = bake_styles(html, inline_css_text())
+    return Compiled(ENV.from_string(html), leftover)
 
 
 @lru_cache(maxsize=1)
 def inline_css_text() -> str:
     return (TEMPLATE_DIR / "partials" / "inline.css").read_text(encoding="utf-8")
+
+
+# --- styles written in at compile time ----------------------------------------------------
+#
+# premailer's cost grows with elements x rules, and a 15-card digest repeats the same dozen
+# classed elements per card. Our rules are all `tag.class`, so an element's inline style
+# depends only on its tag, its class and style attributes: premailer computes it once per
+# compiled template, on a skeleton holding one element per distinct (tag, class, style)
+# found literally in the template, and the result is written into the template's start
+# tags. Jinja is never passed through premailer (it would mangle it): only those static
+# attribute values are. Per email, premailer then inlines only the rules the template does
+# not use literally (markup built in Python, such as the synthesis's a.cite links).
+
+CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+CSS_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+SIMPLE_SELECTOR = re.compile(r"^([a-z][a-z0-9]*)\.([A-Za-z_][\w-]*)$")
+START_TAG = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)(\s[^<>]*?)?(/?)>")
+CLASS_ATTR = re.compile(r'\sclass="([^"]*)"')
+STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
+JINJA = ("{{", "{%", "{#")
+
+
+def _literal(value: str | None) -> bool:
+    return value is None or not any(mark in value for mark in JINJA)
+
+
+def bake_styles(html: str, css: str) -> tuple[str, str]:
+    """(template with the styles of its literal classed elements written in, the CSS rules
+    still needed per email). The result is what premailer alone would give after rendering;
+    tests/test_compose.py checks that on a full digest."""
+    rules = [(tuple(s.strip() for s in sel.split(",")), body.strip())
+             for sel, body in CSS_RULE.findall(CSS_COMMENT.sub("", css))]
+    simple: set[tuple[str, str]] = set()
+    for selectors, _ in rules:
+        matched = [SIMPLE_SELECTOR.match(s) for s in selectors]
+        if all(matched):
+            simple.update((m.group(1), m.group(2)) for m in matched)
+
+    def wanted(match: re.Match) -> tuple[str, str, str | None] | None:
+        tag, attrs = match.group(1).lower(), match.group(2) or ""
+        classes = CLASS_ATTR.search(attrs)
+        style = STYLE_ATTR.search(attrs)
+        if not classes or not _literal(classes.group(1)) or \
+                not _literal(style.group(1) if style else None):
+            return None
+        if not any((tag, c) in simple for c in classes.group(1).split()):
+            return None
+        return tag, classes.group(1), style.group(1) if style else None
+
+    combos = list(dict.fromkeys(w for m in START_TAG.finditer(html) if (w := wanted(m))))
+    used = {(tag, c) for tag, classes, _ in combos for c in classes.split()}
+    bakeable = [(sel, body) for sel, body in rules
+                if all(SIMPLE_SELECTOR.match(s) for s in sel)]
+    leftover = [(sel, body) for sel, body in rules
+                if not all(SIMPLE_SELECTOR.match(s) for s in sel)
+                or any(tuple(s.split(".", 1)) not in used for s in sel)]
+    if not combos:
+        return html, css
+
+    skeleton = "".join(
+        f'<{tag} class="{classes}"' + (f' style="{style}"' if style is not None else "")
+        + f' data-bake="{i}"></{tag}>' for i, (tag, classes, style) in enumerate(combos))
+    styled = inline(f"<html><body>{skeleton}</body></html>", _css_text(bakeable))
+    found = {int(el.get("data-bake")): el.get("style")
+             for el in lxml.html.document_fromstring(styled).iter()
+             if el.get("data-bake") is not None}
+    baked = {combo: found.get(i) for i, combo in enumerate(combos)}
+
+    def write(match: re.Match) -> str:
+        combo = wanted(match)
+        value = baked.get(combo) if combo else None
+        if value is None:
+            return match.group(0)
+        value = value.replace("&", "&amp;").replace('"', "&quot;")
+        tag, attrs, close = match.group(1), match.group(2) or "", match.group(3)
+        if STYLE_ATTR.search(attrs):
+            attrs = STYLE_ATTR.sub(lambda _: f' style="{value}"', attrs, count=1)
+        else:
+            attrs = attrs.rstrip() + f' style="{value}"' if not close else \
+                attrs.rstrip() + f' style="{value}" '
+        return f"<{tag}{attrs}{close}>"
+
+    return START_TAG.sub(write, html), _css_text(leftover)
+
+
+def _css_text(rules: list[tuple[tuple[str, ...], str]]) -> str:
+    return "\n".join(f"{', '.join(sel)} {{ {body} }}" for sel, body in rules)
 
 
 class _Premailer(Premailer):
@@ -127,16 +230,30 @@ class _Premailer(Premailer):
         return None
 
 
-def inline(html: str) -> str:
+def inline(html: str, css: str | None = None) -> str:
+    """premailer with `css` (default: all of inline.css), no network, @media left alone."""
     return _Premailer(
-        html, css_text=[inline_css_text()], allow_network=False, disable_validation=True,
-        disable_link_rewrites=True, remove_classes=False, strip_important=False,
-        align_floating_images=False, cssutils_logging_level=logging.CRITICAL,
+        html, css_text=[inline_css_text() if css is None else css], allow_network=False,
+        disable_validation=True, disable_link_rewrites=True, remove_classes=False,
+        strip_important=False, align_floating_images=False,
+        cssutils_logging_level=logging.CRITICAL,
     ).transform(pretty_print=False)
 
 
 def render_html(name: str, locale: str, context: dict) -> str:
-    return inline(compiled(name, locale).render(context))
+    template = compiled(name, locale)
+    return inline(template.render(context), template.css)
+
+
+@cache
+def _unbaked(name: str, locale: str) -> Template:
+    return ENV.from_string(finish_compiled(mjml2html(mjml_source(name, locale), fonts={})))
+
+
+def render_html_unbaked(name: str, locale: str, context: dict) -> str:
+    """Compiled once, but every style inlined by premailer per email (the path before
+    `bake_styles`): the reference that tests and the benchmark compare against."""
+    return inline(_unbaked(name, locale).render(context))
 
 
 def render_html_naive(name: str, locale: str, context: dict) -> str:

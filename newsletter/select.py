@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from newsletter import rank
 from newsletter.config import get_settings
+from newsletter.i18n import reason_text
 from newsletter.models import (
     Digest,
     DigestItem,
@@ -42,9 +43,12 @@ _VERSION = re.compile(r"v\d+$")
 class Pick:
     paper: Paper
     score: float
-    reason: str  # human words: "matches 'distillation' in the title", "by Zhuokai Zhao"
+    reason: str  # English words: "matches 'distillation' in the title", "by Zhuokai Zhao"
     matched: list[str] = field(default_factory=list)  # topics / authors / categories matched
     followed_author: str | None = None
+    # The same reasons as data (kind, value, gloss), strongest first: emails word them in
+    # the subscriber's language (i18n.reason_text); `reason` is their English rendering.
+    reasons: list[rank.Reason] = field(default_factory=list)
 
 
 def _canonical(paper_id: str) -> str:
@@ -201,9 +205,24 @@ def select_papers(
         paper = session.get(Paper, index.ids[i])
         if paper is None:  # deleted since the index was built
             continue
-        reason, matched, followed = rank.explain(index.corpus, profile, i)
-        picks.append(Pick(paper, round(float(score), 3), reason, matched, followed))
+        reasons, matched, followed = rank.reasons(index.corpus, profile, i)
+        picks.append(Pick(paper, round(float(score), 3), reason_text(reasons, "en"), matched,
+                          followed, reasons))
     return picks
+
+
+def explain_papers(session: Session, subscriber: Subscriber, papers: list[Paper]
+                   ) -> list[tuple[list[rank.Reason], list[str], str | None]]:
+    """(reasons, matched, followed author) per paper, recomputed from the subscriber's
+    interests: what compose uses, since a digest item stores only the English words.
+
+    The reasons depend only on each paper's own text and the profile (not on corpus
+    statistics), so a corpus of just these papers gives what selection gave."""
+    if not papers:
+        return []
+    corpus = rank.Corpus([_doc(p) for p in papers])
+    profile = profile_for(session, subscriber)
+    return [rank.reasons(corpus, profile, i) for i in range(len(papers))]
 
 
 def explain_rows(picks: list[Pick]) -> list[dict]:

@@ -487,3 +487,51 @@ def test_it_composes_on_postgresql(pg_url):
         stored = pg.get(Digest, digest.id)
         assert stored.status == DigestStatus.COMPOSED and "6月19日" in stored.subject
         assert len(cards_in(parse(stored.html))) == 3
+
+
+@pytest.mark.parametrize(("locale", "why"), [
+    ("en", "Why you got this: by Zhuokai Zhao; matches 'distillation' in the title"),
+    ("zh", "推荐理由： 关注的作者 Zhuokai Zhao；标题匹配“distillation”"),
+])
+def test_it_says_why_in_the_subscribers_language(session, locale, why):
+    digest = make_digest(session, papers=1, locale=locale, authors=["Zhuokai Zhao"])
+    item = session.exec(select(DigestItem)).one()
+    item.reason = "by Zhuokai Zhao; matches 'distillation' in the title"  # what select stored
+    session.add(item)
+    session.commit()
+    compose_digest(session, digest)
+    card_ = cards_in(parse(digest.html))[0]
+    assert " ".join(card_.select_one("p.why").get_text().split()) == why
+    assert " ".join(why.split()) in " ".join(digest.text.split())
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_it_writes_the_same_inline_styles_as_premailer_alone(monkeypatch, locale):
+    """Styles written into the template at compile time (render.bake_styles) must give the
+    very bytes premailer gives when it inlines every rule after rendering."""
+    hostile = card(2, title=HOSTILE[0], summary=HOSTILE[1], reason=HOSTILE[3],
+                   authors=HOSTILE, followed=[HOSTILE[2]])
+    view = digest_view([card(1), hostile, card(3)], locale=locale, synthesis=HOSTILE[6] + " [1]")
+    subscriber = Subscriber(id=7, email="ada@example.org", locale=locale, send_hour=6,
+                            timezone="Asia/Shanghai", frequency="daily", max_papers=10)
+    emails = [lambda: render_digest(view), lambda: render_digest(view, budget=8_000),
+              lambda: render_confirmation(subscriber, f"{WEB}/confirm/token"),
+              lambda: render_welcome(subscriber, topics=["distillation", HOSTILE[0]])]
+    baked = [email().html for email in emails]
+    monkeypatch.setattr("newsletter.compose.render_html", render.render_html_unbaked)
+    assert baked == [email().html for email in emails]
+    assert all('class="cite"' not in html or 'class="cite" href="#card-1" style=' in html
+               for html in baked)
+
+
+def test_it_leaves_per_email_inlining_only_to_classes_the_template_lacks():
+    css = render.compiled("digest", "en").css
+    assert "a.cite" in css  # built in Python by synthesis_paragraphs, so inlined per email
+    assert "p.summary" not in css and "div.card-box" not in css
+    html, leftover = render.bake_styles(
+        '<div class="x {{ a }}">{% if b %}<p class="summary" dir="auto">{{ b }}</p>{% endif %}'
+        '<p class="summary" style="color: red">x</p></div>',
+        "p.summary { margin: 0; color: #111; }\ndiv.x p.lead { color: red; }")
+    assert '{% if b %}<p class="summary" dir="auto" style="margin:0; color:#111">{{ b }}' in html
+    assert '<p class="summary" style="margin:0; color:red">' in html
+    assert '<div class="x {{ a }}">' in html and leftover == "div.x p.lead { color: red; }"

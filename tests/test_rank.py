@@ -223,3 +223,38 @@ def test_it_ranks_the_evaluation_set_well_and_never_misses_a_followed_author():
     assert followed and all(r["followed_recall"] == 1.0 for r in followed)
     assert sum(r["p_at_10"] for r in rows) / len(rows) >= 0.85
     assert sum(r["recall"] for r in rows) / len(rows) >= 0.85
+
+
+def test_it_gives_reasons_as_data_that_read_in_english_and_chinese():
+    from newsletter.i18n import reason_text
+
+    docs = [doc("Graph networks", "We study 知识蒸馏 with language models in detail.",
+                categories=["cs.LG", "cs.CL"], authors=["Zhuokai Zhao"])]
+    profile = Profile(keywords=["language models", "知识蒸馏", "networks graph theory"],
+                      categories=["cs.CL"], authors=["Zhao, Zhuokai"])
+    found, matched, followed = rank.reasons(Corpus(docs), profile, 0)
+    assert found == [rank.Reason("author", "Zhao, Zhuokai"),
+                     rank.Reason("abstract", "language models"),
+                     rank.Reason("abstract", "知识蒸馏")]
+    assert followed == "Zhao, Zhuokai" and "cs.CL" in matched
+    assert explain(Corpus(docs), profile, 0)[0] == reason_text(found, "en") == (
+        "by Zhao, Zhuokai; matches 'language models' in the abstract; "
+        "matches '知识蒸馏' in the abstract")
+    assert reason_text(found, "zh") == ("关注的作者 Zhao, Zhuokai；摘要匹配“language models”；"
+                                        "摘要匹配“知识蒸馏”")
+    glossed = [rank.Reason("title", "知识蒸馏", "knowledge distillation"),
+               rank.Reason("partial", "graph theory"), rank.Reason("category", "cs.CL")]
+    assert reason_text(glossed, "zh") == \
+        "标题匹配“知识蒸馏”（knowledge distillation）；部分匹配“graph theory”；分类 cs.CL"
+    assert reason_text(glossed, "en") == ("matches '知识蒸馏' (knowledge distillation) in the "
+                                          "title; partly matches 'graph theory'; cs.CL")
+
+
+def test_it_names_the_source_or_says_recent_when_nothing_else_matched():
+    from newsletter.i18n import reason_text
+
+    corpus = Corpus([doc("Tokenizers", source="arxiv")])
+    assert rank.reasons(corpus, Profile(sources=["arXiv"]), 0)[0] == [
+        rank.Reason("source", "arXiv")]
+    assert reason_text([rank.Reason("source", "arXiv")], "zh") == "来自 arXiv"
+    assert explain(corpus, Profile(), 0)[0] == "recent paper"

@@ -236,3 +236,22 @@ def test_it_follows_the_same_rules_on_postgresql(pg_url):
         picks = select_papers(session, ada, now=NOW)
         assert ids(picks) == [theirs.id, fresh.id]
         assert picks[0].reason == "by Müller, Jörg"
+
+
+def test_it_keeps_reasons_as_data_that_compose_can_recompute(session):
+    from newsletter import i18n
+    from newsletter.select import explain_papers
+
+    ada = make_subscriber(session, keywords=("graph neural networks",), categories=("cs.CL",),
+                          authors=("Zhao, Zhuokai",))
+    gnn_paper(session)
+    make_paper(session, title="Tokenizers for Finnish", first_seen=ago(hours=3),
+               authors=["Zhuokai Zhao"])
+    picks = select_papers(session, ada, now=NOW)
+    assert [[r.kind for r in p.reasons] for p in picks] == [["author", "category"],
+                                                             ["title", "category"]]
+    assert [p.reason for p in picks] == [i18n.reason_text(p.reasons, "en") for p in picks]
+    assert i18n.reason_text(picks[1].reasons, "zh") == "标题匹配“graph neural networks”；分类 cs.CL"
+    again = explain_papers(session, ada, [p.paper for p in picks])
+    assert [(r, m, f) for r, m, f in again] == [(p.reasons, p.matched, p.followed_author)
+                                                for p in picks]

@@ -93,7 +93,7 @@ def test_it_groups_offline_text_by_matched_topic_and_names_each_group(session):
                        topics=("distillation", "proteins", "benchmarks"))
     theme, preheader, synthesis, _ = write_offline(picks, "en")
     paragraphs = synthesis.split("\n\n")
-    assert paragraphs[0].startswith("Distillation (2 papers).")
+    assert paragraphs[0].startswith("Distillation — 2 papers. ")
     assert citations(paragraphs[0]) == {1, 4}
     assert theme == "Distillation"
     assert "Proteins" in preheader
@@ -425,3 +425,69 @@ def test_it_caches_and_reports_spend_on_postgresql(pg_url, fake):
         assert first.synthesis == again.synthesis and len(fake.messages()) == 2
         [day] = spend_stats(session, days=1)
         assert day["calls"] == 2 and day["cost_usd"] > 0
+
+
+def reasoned_picks(session):
+    """Two papers matched the keyword in the title, three only the followed category."""
+    from newsletter.rank import Reason
+
+    picks = []
+    for i, abstract in enumerate(ABSTRACTS + ABSTRACTS[:2]):
+        paper = make_paper(session, abstract=abstract, title=f"Paper {i}",
+                           categories=["cs.CL"], primary_category="cs.CL")
+        reasons = ([Reason("title", "language models"), Reason("category", "cs.CL")] if i in (1, 3)
+                   else [Reason("category", "cs.CL"), Reason("partial", "language models")])
+        picks.append(Pick(paper, 1.0, "", [r.value for r in reasons], None, reasons))
+    return picks
+
+
+def test_it_leads_with_the_keyword_topic_and_keeps_category_case(session):
+    picks = reasoned_picks(session)
+    theme, preheader, synthesis, _ = write_offline(picks, "en")
+    paragraphs = synthesis.split("\n\n")
+    assert theme == "Language models"
+    assert paragraphs[0].startswith("Language models — 2 papers. ")
+    assert paragraphs[1].startswith("cs.CL — 3 papers. ")
+    assert [citations(p) for p in paragraphs] == [{2, 4}, {1, 3, 5}]
+    assert preheader == "5 new papers today: Language models and cs.CL"
+    assert "Cs.CL" not in synthesis + theme + preheader
+    assert write_offline(picks, "en") == (theme, preheader, synthesis, write_offline(picks)[3])
+
+
+def test_it_writes_the_briefing_heads_in_chinese(session):
+    theme, preheader, synthesis, _ = write_offline(reasoned_picks(session), "zh")
+    paragraphs = synthesis.split("\n\n")
+    assert theme == "Language models"
+    assert paragraphs[0].startswith("Language models：2 篇论文。")
+    assert paragraphs[1].startswith("cs.CL：3 篇论文。")
+    assert preheader == "今日 5 篇新论文：Language models、cs.CL"
+
+
+def test_it_names_a_category_theme_only_when_no_keyword_matched(session):
+    picks = [p for p in reasoned_picks(session) if p.reasons[0].kind == "category"]
+    theme, _, synthesis, _ = write_offline(picks, "en")
+    assert theme == "cs.CL" and synthesis.startswith("cs.CL — 3 papers. ")
+
+
+def test_it_names_keyword_groups_in_sentence_case_and_leaves_other_names_alone():
+    from newsletter.offline_writer import topic_label
+
+    assert topic_label("language models") == "Language models"
+    assert [topic_label(x) for x in ("cs.CL", "iPhone apps", "知识蒸馏", "GNNs")] == \
+        ["cs.CL", "iPhone apps", "知识蒸馏", "GNNs"]
+
+
+def test_it_takes_the_theme_from_a_keyword_group_even_when_small_groups_merge(session):
+    from newsletter.rank import Reason
+
+    picks = []
+    for i, (kind, value) in enumerate([("author", "Ada Lovelace"), ("author", "Alan Turing"),
+                                       ("category", "cs.CL"), ("category", "cs.CL"),
+                                       ("category", "cs.LG"), ("title", "graph networks")]):
+        paper = make_paper(session, abstract=ABSTRACTS[i % 3], title=f"Paper {i}")
+        picks.append(Pick(paper, 1.0, "", [value], None, [Reason(kind, value)]))
+    theme, _, synthesis, _ = write_offline(picks, "en")
+    assert theme == "Graph networks"
+    heads = [p.split(" — ")[0] for p in synthesis.split("\n\n")]
+    assert heads == ["New from Ada Lovelace", "New from Alan Turing", "Graph networks",
+                     "Also today"]
