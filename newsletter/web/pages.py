@@ -159,7 +159,11 @@ def next_picks(session: Session, subscriber: Subscriber) -> list:
     except Exception:  # a preview must never break saving
         log.exception("preview of next picks failed for subscriber %s", subscriber.id)
         return []
-    return [(card(n, pick.paper), pick.reason) for n, pick in enumerate(picks, 1)]
+    from newsletter.i18n import reason_text
+
+    return [(card(n, pick.paper),
+             reason_text(pick.reasons, subscriber.locale) if pick.reasons else pick.reason)
+            for n, pick in enumerate(picks, 1)]
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
