@@ -65,7 +65,10 @@ def test_it_takes_a_digest_from_the_feed_to_the_outbox(session, feeds, settings_
     emls = list(settings_env.outbox_dir.glob("*.eml"))
     htmls = list(settings_env.outbox_dir.glob("*.html"))
     assert len(emls) == 1 and len(htmls) == 1
-    message = email.message_from_bytes(emls[0].read_bytes())
+    raw = emls[0].read_bytes()
+    # A plain <https://...> on the wire: an RFC 2047-encoded URL is useless to mail clients.
+    assert b"\nList-Unsubscribe: <https://hub.example.org/u/" in raw.replace(b"\r\n", b"\n")
+    message = email.message_from_bytes(raw)
     assert message["To"] == subscriber.email
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert [p.get_content_type() for p in message.walk()][1:] == ["text/plain", "text/html"]
