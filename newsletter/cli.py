@@ -212,6 +212,10 @@ def send_due(
     out.print(table if result.claimed else "nobody is due")
 
 
+STATS_HEADERS = {"skipped": "skip", "failed": "fail", "delivered": "deliv", "opened": "open",
+                 "clicked": "click", "bounced": "bounce", "unsubscribed": "unsub"}
+
+
 @app.command()
 def stats(
     days: Annotated[int, Opt("--days", min=1, max=365)] = 7,
@@ -230,7 +234,10 @@ def stats(
     if not rows:
         out.print("no activity yet")
         return
-    table = Table(*rows[0].keys())
+    table = Table()
+    for name in rows[0]:
+        table.add_column(STATS_HEADERS.get(name, name), no_wrap=True,
+                         justify="left" if name == "day" else "right")
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     out.print(table)

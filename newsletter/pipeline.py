@@ -15,8 +15,8 @@ from sqlmodel import Session, delete, select
 
 from newsletter import compose, deliver, harvest, schedule
 from newsletter.db import session_scope
-from newsletter.models import Digest, DigestItem, DigestStatus, Interest, Subscriber, utcnow
-from newsletter.select import select_papers
+from newsletter.models import Digest, DigestItem, DigestStatus, Interest, Paper, Subscriber, utcnow
+from newsletter.select import Pick, select_papers
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
     existing = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id,
                                                  Digest.local_date == local_date)).first()
     if existing is not None and existing.html:
-        return _preview_of(session, existing, subscriber, [])
+        return _preview_of(session, existing, subscriber, _picks_of(session, existing))
     digest = existing or Digest(subscriber_id=subscriber.id, local_date=local_date)
     temporary = existing is None
     session.add(digest)
@@ -141,6 +141,13 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
             session.exec(delete(DigestItem).where(DigestItem.digest_id == digest.id))
             session.delete(digest)
             session.commit()
+
+
+def _picks_of(session: Session, digest: Digest) -> list[Pick]:
+    """The picks a digest was built from, as stored (for `preview --explain`)."""
+    rows = session.exec(select(DigestItem, Paper).join(Paper)
+                        .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
+    return [Pick(paper, item.score, item.reason) for item, paper in rows]
 
 
 def _preview_of(session, digest, subscriber, picks) -> Preview:
