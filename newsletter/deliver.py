@@ -15,6 +15,7 @@ PermanentError (recorded on the digest, never retried).
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import http.client
 import json
 import logging
@@ -60,13 +61,17 @@ PROVIDER_EVENTS = ("processed", "delivered", "deferred", "dropped", "bounce", "o
 
 # --- the message -------------------------------------------------------------------------
 
+# RFC 5322 allows 998-character lines; at the default 78 a long unbreakable header (our
+# List-Unsubscribe URL) would be RFC 2047-encoded, which mail clients cannot use as a URL.
+EMAIL_POLICY = email.policy.default.clone(max_line_length=998)
+
 def _domain(address: str) -> str:
     return parseaddr(address)[1].rpartition("@")[2] or "academichub.local"
 
 
 def _base(to: str, subject: str, text: str, html: str) -> EmailMessage:
     settings = get_settings()
-    message = EmailMessage()
+    message = EmailMessage(policy=EMAIL_POLICY)
     message["From"] = settings.from_email
     message["To"] = to
     message["Subject"] = subject
@@ -384,7 +389,8 @@ def _mark_sent(session: Session, digest: Digest, provider_id: str) -> None:
 
 def _transient(session: Session, digest: Digest, error: TransientError) -> str:
     reason = f"transient (attempt {digest.attempts}): {error}"[:2000]
-    if digest.attempts >= get_settings().deliver_max_attempts:
+    # Ambiguous failures are never failed here: reconcile looks for the provider's trace first.
+    if not error.ambiguous and digest.attempts >= get_settings().deliver_max_attempts:
         _move(session, digest.id, DigestStatus.SENDING, status=DigestStatus.FAILED,
               error=f"gave up after {digest.attempts} attempts; last: {error}"[:2000])
         _record(session, digest, "failed", reason=str(error)[:500])

@@ -94,13 +94,15 @@ def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> d
 
 
 def _insert(session: Session, rows: list[dict]) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, as one executemany (compiled once)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = Digest.__table__
     statement = (
-        dialect.insert(Digest).values(rows)
+        dialect.insert(table)
         .on_conflict_do_nothing(index_elements=["subscriber_id", "local_date"])
-        .returning(Digest.id)
+        .returning(table.c.id)
     )
-    return [row[0] for row in session.execute(statement)]
+    return [row[0] for row in session.connection().execute(statement, rows)]
 
 
 def claim_due(session: Session, now: dt.datetime, *, dry_run: bool = False,
@@ -140,3 +142,17 @@ def empty_note(subscriber: Subscriber, local_date: dt.date) -> tuple[str, str, s
         f"<a href=\"{html.escape(unsubscribe)}\">Unsubscribe</a></p></body></html>"
     )
     return subject, text, body
+
+
+def stalled_digests(session: Session, now: dt.datetime | None = None, *,
+                    older_than: dt.timedelta = dt.timedelta(minutes=30)) -> list[int]:
+    """Claimed digests still 'pending' long after the claim: their chain was lost (a worker
+    died with the broker's copy, a flushed queue). The tick re-chains them; every step is
+    idempotent, so a chain that was merely slow is not harmed."""
+    now = _aware(now or utcnow())
+    rows = session.exec(
+        select(Digest.id, Digest.created_at).where(
+            Digest.status == DigestStatus.PENDING,
+            col(Digest.local_date) >= (now - dt.timedelta(days=2)).date())
+    ).all()
+    return [digest_id for digest_id, created in rows if _aware(created) <= now - older_than]

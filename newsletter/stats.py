@@ -77,3 +77,15 @@ def daily_stats(session: Session, days: int = 14, *,
 
 def totals(stats: list[DayStats]) -> dict[str, int]:
     return {name: sum(getattr(row, name) for row in stats) for name in FIELDS}
+
+
+def daily(session: Session, days: int = 7) -> list[dict]:
+    """`newsletter stats`: the same figures as plain dicts, newest day first."""
+    return [row.as_dict() for row in reversed(daily_stats(session, days))]
+
+
+def spend(session: Session, days: int = 7) -> list[dict]:
+    """LLM spend per day (the synthesis module keeps the ledger)."""
+    from newsletter.synthesize import spend_stats
+
+    return spend_stats(session, days)

@@ -54,6 +54,8 @@ def test_it_builds_a_multipart_message_with_list_headers(session):
     assert message["List-Unsubscribe"].startswith("<https://hub.example.org/u/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Id"] and message["X-AcademicHub-Digest"] == str(digest.id)
+    raw = message.as_bytes()
+    assert b"\nList-Unsubscribe: <https://hub.example.org/u/" in raw  # never RFC 2047-encoded
 
 
 def test_it_writes_the_outbox_and_marks_the_digest_sent(session, settings_env):

@@ -10,7 +10,6 @@ import time
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -24,7 +23,6 @@ from newsletter.models import (
     SubscriberStatus,
     Suppression,
 )
-from newsletter.web import admin, webhooks
 from tests.factories import make_paper, make_subscriber
 
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -44,10 +42,9 @@ def client(monkeypatch):
     monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", PUBLIC)
     monkeypatch.setenv("ADMIN_TOKEN", "admin-secret")
     config.get_settings.cache_clear()
-    app = FastAPI()
-    app.include_router(webhooks.router)
-    app.include_router(admin.router)
-    return TestClient(app, follow_redirects=False)
+    from newsletter.web.app import create_app
+
+    return TestClient(create_app(), follow_redirects=False)  # the real app, its middleware too
 
 
 @pytest.fixture
@@ -263,3 +260,9 @@ def test_it_hides_the_admin_page_when_no_token_is_configured(client, monkeypatch
     monkeypatch.delenv("ADMIN_TOKEN")
     config.get_settings.cache_clear()
     assert client.get("/admin?token=").status_code == 404
+
+
+def test_it_gives_the_cli_newest_day_first_as_plain_rows(session, sent):
+    rows = stats.daily(session, 3)
+    assert [r["day"] for r in rows] == sorted((r["day"] for r in rows), reverse=True)
+    assert set(stats.FIELDS) <= set(rows[0]) and stats.spend(session, 3) == []
