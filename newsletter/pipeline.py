@@ -68,7 +68,7 @@ def run_digest(digest_id: int, *, now: dt.datetime | None = None, refresh: bool 
         status = prepare(session, digest_id, now=now, refresh=refresh)
         if status == DigestStatus.PENDING:
             status = compose_step(session, digest_id)
-        if status == DigestStatus.COMPOSED:
+        if status in (DigestStatus.COMPOSED, DigestStatus.SENDING):  # sending: reconcile
             status = deliver_step(session, digest_id)
         return status
 
@@ -76,31 +76,42 @@ def run_digest(digest_id: int, *, now: dt.datetime | None = None, refresh: bool 
 @dataclass
 class TickResult:
     claimed: list[Digest]
-    outcomes: dict[int, str]
+    outcomes: dict[int, str]  # digest id -> what became of it (claimed and resumed ones)
+    resumed: list[int]  # earlier digests whose chain or delivery was lost, picked up again
 
 
 def send_due(now: dt.datetime | None = None, *, dry_run: bool = False,
              only_email: str | None = None, enqueue=None) -> TickResult:
-    """One scheduler tick: claim due digests, then run them inline or hand them to `enqueue`."""
+    """One scheduler tick: claim due digests, pick up lost ones, and run each chain inline
+    or hand its id to `enqueue`. Every step is idempotent, so a resumed chain that was only
+    slow does no harm; a 'sending' digest is reconciled, not blindly resent."""
     now = now or utcnow()
     with session_scope() as session:
         claimed = schedule.claim_due(session, now, dry_run=dry_run, only_email=only_email)
+        if dry_run or only_email:
+            resumed = []
+        else:  # sweeps use the real clock: `now` may be a pretend time for who is due
+            claimed_ids = {d.id for d in claimed}
+            resumed = [i for i in dict.fromkeys(schedule.stalled_digests(session)
+                                                + deliver.pending_deliveries(session))
+                       if i not in claimed_ids]
     outcomes: dict[int, str] = {}
     if dry_run:
-        return TickResult(claimed, outcomes)
-    for digest in claimed:
-        if digest.status != DigestStatus.PENDING:
-            outcomes[digest.id] = digest.status
-        elif enqueue is not None:
-            enqueue(digest.id)
-            outcomes[digest.id] = "queued"
-        else:
-            try:
-                outcomes[digest.id] = run_digest(digest.id, now=now)
-            except Exception as error:  # one subscriber's failure must not stop the tick
-                log.exception("digest %s failed", digest.id)
-                outcomes[digest.id] = f"error: {error}"
-    return TickResult(claimed, outcomes)
+        return TickResult(claimed, outcomes, resumed)
+    runnable = {DigestStatus.PENDING, DigestStatus.COMPOSED}  # composed: the "nothing new" note
+    ids = [d.id for d in claimed if d.status in runnable] + resumed
+    outcomes.update({d.id: d.status for d in claimed if d.status not in runnable})
+    for digest_id in ids:
+        if enqueue is not None:
+            enqueue(digest_id)
+            outcomes[digest_id] = "queued"
+            continue
+        try:
+            outcomes[digest_id] = run_digest(digest_id, now=now)
+        except Exception as error:  # one subscriber's failure must not stop the tick
+            log.exception("digest %s failed", digest_id)
+            outcomes[digest_id] = f"error: {error}"
+    return TickResult(claimed, outcomes, resumed)
 
 
 @dataclass

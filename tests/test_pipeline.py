@@ -110,3 +110,17 @@ def test_it_previews_without_counting_the_papers_as_sent(session, feeds):
     digest_id = new_digest(session, subscriber)
     assert pipeline.run_digest(digest_id) == DigestStatus.SENT  # the same papers still go out
     assert session.exec(select(Paper)).all()
+
+
+def test_a_tick_picks_up_a_digest_whose_chain_was_lost(session, feeds):
+    from newsletter.models import utcnow
+
+    subscriber = make_subscriber(session, keywords=("language models",))
+    lost = Digest(subscriber_id=subscriber.id, local_date=utcnow().date(),
+                  created_at=utcnow() - dt.timedelta(hours=2))  # claimed, then the task vanished
+    session.add(lost)
+    session.commit()
+    result = pipeline.send_due()
+    assert result.resumed == [lost.id]
+    assert result.outcomes[lost.id] == DigestStatus.SENT
+    assert pipeline.send_due().resumed == []  # done is done

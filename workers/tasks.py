@@ -49,7 +49,9 @@ def deliver_digest(self, digest_id: int) -> str:
             return pipeline.deliver_step(session, digest_id)
     except deliver.TransientError as error:
         # Honour the provider's own wait (X-RateLimit-Reset) when it gives one.
-        wait = getattr(error, "retry_after", None) or min(600, 2 ** self.request.retries * 5)
+        wait = error.retry_after
+        if wait is None:
+            wait = min(600, 2 ** self.request.retries * 5)
         raise self.retry(exc=error, countdown=wait, max_retries=RETRY["max_retries"]) from error
 
 
