@@ -39,3 +39,12 @@ def test_it_configures_at_least_once_delivery():
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_serializer == "json"
     assert app.conf.broker_transport_options["visibility_timeout"] >= 3600
+
+
+def test_it_takes_the_tick_period_from_tick_minutes_unless_overridden(monkeypatch):
+    from newsletter import config
+
+    monkeypatch.setenv("TICK_MINUTES", "3")
+    config.get_settings.cache_clear()
+    assert beat.schedule({})["dispatch-due"]["schedule"] == 180
+    assert beat.schedule({"BEAT_DISPATCH_DUE": "1m"})["dispatch-due"]["schedule"] == 60

@@ -42,11 +42,14 @@ def env_name(entry: Entry) -> str:
 
 
 def schedule(environ: dict[str, str] | None = None) -> dict[str, dict]:
+    from newsletter.config import get_settings
+
     environ = os.environ if environ is None else environ
+    defaults = {"dispatch-due": get_settings().tick_minutes * 60}  # TICK_MINUTES
     result = {}
     for entry in TABLE:
         override = environ.get(env_name(entry))
-        every = parse_interval(override) if override else entry.every
+        every = parse_interval(override) if override else defaults.get(entry.name, entry.every)
         result[entry.name] = {
             "task": entry.task,
             "schedule": every,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 04:17:59.207983
+Create Date: 2026-11-26 04:56:02.581024
 """
 from typing import Sequence, Union
 
@@ -95,7 +95,8 @@ def upgrade() -> None:
     sa.Column('consent_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('consent_source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('subscriber', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriber_email'), ['email'], unique=True)
@@ -141,7 +142,8 @@ def upgrade() -> None:
     sa.Column('sent_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('subscriber_id', 'local_date')
+    sa.UniqueConstraint('subscriber_id', 'local_date'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('digest', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_digest_local_date'), ['local_date'], unique=False)
