@@ -17,7 +17,8 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, col, select
 
 from newsletter import i18n, render, synthesize, track
 from newsletter.links import url_for
@@ -44,7 +45,7 @@ from newsletter.render import (
     safe_url,
     synthesis_paragraphs,
 )
-from newsletter.select import Pick, explain_papers
+from newsletter.select import Pick, explain_papers, profiles_for
 
 __all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest",
            "render_confirmation", "render_digest", "render_welcome"]
@@ -291,24 +292,79 @@ def compose_digest(session: Session, digest: Digest) -> Digest:
     digest that delivery has already claimed (the final UPDATE is conditional on status)."""
     if digest.status not in RECOMPOSABLE:
         return digest
-    subscriber = session.get(Subscriber, digest.subscriber_id)
-    interests = list(session.exec(
-        select(Interest).where(Interest.subscriber_id == digest.subscriber_id)).all())
-    rows = session.exec(
-        select(DigestItem, Paper).join(Paper, Paper.id == DigestItem.paper_id)
-        .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
-    if subscriber is None or not rows:
-        return digest  # nothing to compose: the caller skips empty digests
+    compose_many(session, [digest], strict=True)
+    session.refresh(digest)
+    return digest
+
+
+def compose_many(session: Session, digests: list[Digest], *, strict: bool = False
+                 ) -> tuple[dict[int, str], list[int]]:
+    """`compose_digest` for many digests: the same per-digest conditional UPDATE, but the
+    rows they need are read in a handful of queries and committed once.
+
+    Returns (status per digest, ids whose composing raised). A database error always
+    propagates (the caller retries the batch; every step is idempotent); other errors
+    propagate with `strict`, else that digest is left as it was and reported."""
+    digests = [d for d in digests if d.status in RECOMPOSABLE]
+    if not digests:
+        return {}, []
+    wanted = {d.subscriber_id for d in digests}
+    subscribers = {s.id: s for s in session.exec(
+        select(Subscriber).where(col(Subscriber.id).in_(wanted)))}
+    rows = list(session.exec(select(Interest).where(col(Interest.subscriber_id).in_(wanted))
+                             .order_by(Interest.id)))
+    interests: dict[int, list[Interest]] = {sid: [] for sid in wanted}
+    for interest in rows:
+        interests[interest.subscriber_id].append(interest)
+    items: dict[int, list[tuple[DigestItem, Paper]]] = {d.id: [] for d in digests}
+    for item, paper in session.exec(
+            select(DigestItem, Paper).join(Paper, Paper.id == DigestItem.paper_id)
+            .where(col(DigestItem.digest_id).in_(list(items))).order_by(DigestItem.rank)):
+        items[item.digest_id].append((item, paper))
+    profiles = profiles_for(session, list(subscribers.values()), rows)
+    statuses, failed = {}, []
+    for digest in digests:
+        subscriber, rows = subscribers.get(digest.subscriber_id), items[digest.id]
+        if subscriber is None or not rows:
+            statuses[digest.id] = digest.status  # nothing to compose: the caller skips it
+            continue
+        try:
+            values = _composed(session, digest, subscriber, interests[subscriber.id], rows,
+                               profiles[subscriber.id])
+        except DBAPIError:
+            raise
+        except Exception:
+            if strict:
+                raise
+            log.exception("composing digest %s failed", digest.id)
+            failed.append(digest.id)
+            continue
+        claimed = session.exec(  # no in-memory sync: its cost grows with the session's rows
+            update(Digest).where(Digest.id == digest.id, Digest.status.in_(RECOMPOSABLE))
+            .values(**values).execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            log.info("digest %s was claimed while composing; its stored copy stands", digest.id)
+    session.commit()
+    done = [d.id for d in digests]
+    statuses.update(session.exec(select(Digest.id, Digest.status)
+                                 .where(col(Digest.id).in_(done))).all())
+    return statuses, failed
+
+
+def _composed(session: Session, digest: Digest, subscriber: Subscriber,
+              interests: list[Interest], rows: list, profile) -> dict:
+    """The stored fields of one composed digest (writer + render), written by the caller."""
     # The item stores English words; the structured reasons (for the subscriber's language
     # and the offline writer's groups) are recomputed from the paper and the interests.
-    explained = explain_papers(session, subscriber, [paper for _, paper in rows])
+    explained = explain_papers(session, subscriber, [paper for _, paper in rows],
+                               profile=profile)
     picks = [Pick(paper, item.score, item.reason, matched, followed, reasons)
              for (item, paper), (reasons, matched, followed) in zip(rows, explained)]
     topics = [i.value for i in interests if i.kind in TOPIC_KINDS]
     writing = synthesize.write(session, picks, locale=subscriber.locale, topics=topics,
                                digest_id=digest.id)
     rendered = render_digest(build_view(digest, subscriber, picks, interests, writing))
-    values = {
+    return {
         "subject": rendered.subject, "preheader": rendered.preheader,
         "synthesis": writing.synthesis, "writer": (writing.writer or "")[:100],
         "html": rendered.html, "text": rendered.text, "status": DigestStatus.COMPOSED,
@@ -316,11 +372,3 @@ def compose_digest(session: Session, digest: Digest) -> Digest:
         "error": f"synthesis fell back: {writing.fallback_reason}"
         if writing.fallback_reason else None,
     }
-    claimed = session.exec(
-        update(Digest).where(Digest.id == digest.id, Digest.status.in_(RECOMPOSABLE))
-        .values(**values)).rowcount
-    session.commit()
-    session.refresh(digest)
-    if not claimed:
-        log.info("digest %s was claimed while composing; its stored copy stands", digest.id)
-    return digest

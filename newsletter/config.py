@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     deliver_max_attempts: int = Field(default=5, ge=1)  # then the digest is marked failed
     deliver_reconcile_seconds: float = Field(default=120.0, ge=0)  # before re-sending a stuck one
+    # Digests per worker task: one ranking call, one session and one HTTP client for them all.
+    dispatch_batch_size: int = Field(default=50, ge=1, le=1000)
     soft_bounce_threshold: int = Field(default=3, ge=1)  # soft bounces before suppression
     list_id: str = "AcademicHub daily digest <digest.academichub.local>"
 

@@ -33,7 +33,11 @@ from typing import Protocol
 import python_http_client
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, From, Header, Mail, To
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session, col, select
 
 from newsletter import links
@@ -50,7 +54,8 @@ from newsletter.models import (
 
 __all__ = [
     "EmailBackend", "OutboxBackend", "PermanentError", "SendGridBackend", "SmtpBackend",
-    "TransientError", "build_message", "build_transactional", "deliver_digest", "get_backend",
+    "TransientError", "build_message", "build_transactional", "deliver_digest", "deliver_many",
+    "get_backend",
     "is_suppressed", "pending_deliveries", "reconcile", "send_transactional",
 ]
 
@@ -306,8 +311,18 @@ def _move(session: Session, digest_id: int, source: str, **values) -> bool:
     result = session.execute(
         update(Digest).where(col(Digest.id) == digest_id, col(Digest.status) == source)
         .values(**values)
+        # SQLAlchemy's own sync scans every object in the session: sync just this one.
+        .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    moved = result.rowcount == 1
+    loaded = session.identity_map.get(identity_key(Digest, digest_id)) if moved else None
+    if loaded is not None:
+        _loaded(loaded, **{"status": source, **{k: v for k, v in values.items()
+                                                 if not isinstance(v, ClauseElement)}})
+        computed = [k for k, v in values.items() if isinstance(v, ClauseElement)]
+        if computed:
+            session.expire(loaded, computed)
+    return moved
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
@@ -316,8 +331,9 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
 
 
 def _record(session: Session, digest: Digest, kind: str, **payload) -> None:
-    session.add(Event(digest_id=digest.id, subscriber_id=digest.subscriber_id, type=kind,
-                      payload=payload))
+    # A plain INSERT in the caller's transaction (committed with it): no ORM object to flush.
+    session.execute(insert(Event).values(digest_id=digest.id, subscriber_id=digest.subscriber_id,
+                                         type=kind, time=utcnow(), payload=payload))
 
 
 def deliver_digest(session: Session, digest_id: int, *, backend: EmailBackend | None = None,
@@ -349,6 +365,71 @@ def deliver_digest(session: Session, digest_id: int, *, backend: EmailBackend | 
     return _attempt_and_send(session, digest, subscriber, backend or get_backend())
 
 
+def deliver_many(session: Session, digest_ids: list[int], *,
+                 backend: EmailBackend | None = None, now: dt.datetime | None = None
+                 ) -> dict[int, str | TransientError]:
+    """`deliver_digest` for many digests over one session and one backend (one HTTP client).
+
+    The same claim, attempt record and commit before each send, one digest after another;
+    only the reads are shared. A digest with anything unusual (already 'sending', a refusal)
+    goes through `deliver_digest` itself. Per digest the result is its status, or the
+    TransientError for the caller to retry that digest alone (also what an unexpected error
+    of one digest becomes); database errors propagate, for the caller to retry the batch."""
+    backend = backend or get_backend()
+    ids = list(dict.fromkeys(digest_ids))
+    digests = {d.id: d for d in session.exec(
+        select(Digest).where(col(Digest.id).in_(ids))
+        .execution_options(populate_existing=True))}  # statuses as they are now
+    subscribers = {s.id: s for s in session.exec(select(Subscriber).where(
+        col(Subscriber.id).in_({d.subscriber_id for d in digests.values()})))}
+    suppressed = set(session.exec(select(Suppression.email).where(col(Suppression.email).in_(
+        [s.email.strip().lower() for s in subscribers.values()]))).all())
+    out: dict[int, str | TransientError] = {}
+    for digest_id in ids:
+        digest = digests.get(digest_id)
+        if digest is None:
+            out[digest_id] = "missing"
+            continue
+        subscriber = subscribers.get(digest.subscriber_id)
+        try:
+            if digest.status != DigestStatus.COMPOSED:
+                out[digest_id] = (deliver_digest(session, digest_id, backend=backend, now=now)
+                                  if digest.status == DigestStatus.SENDING else digest.status)
+            elif (subscriber is None or subscriber.status != SubscriberStatus.ACTIVE
+                  or subscriber.email.strip().lower() in suppressed):
+                out[digest_id] = deliver_digest(session, digest_id, backend=backend, now=now)
+            else:
+                out[digest_id] = _claim_and_send(session, digest, subscriber, backend)
+        except TransientError as error:
+            out[digest_id] = error
+        except DBAPIError:
+            raise
+        except Exception as error:  # this digest's own problem: retried alone
+            log.exception("delivering digest %s failed", digest_id)
+            session.rollback()
+            out[digest_id] = TransientError(f"{type(error).__name__}: {error}")
+    return out
+
+
+def _claim_and_send(session: Session, digest: Digest, subscriber: Subscriber,
+                    backend: EmailBackend) -> str:
+    """composed -> sending (attempts + 1, read back in the same statement), then send."""
+    message = build_message(digest, subscriber)  # built first: nothing after the claim waits
+    attempts = session.execute(
+        update(Digest).where(col(Digest.id) == digest.id,
+                             col(Digest.status) == DigestStatus.COMPOSED)
+        .values(status=DigestStatus.SENDING, attempts=Digest.attempts + 1)
+        .returning(Digest.attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if attempts is None:
+        session.rollback()  # another worker claimed it first
+        session.refresh(digest)
+        return digest.status
+    _loaded(digest, status=DigestStatus.SENDING, attempts=attempts)
+    return _attempt_and_send(session, digest, subscriber, backend, message=message)
+
+
 def _refusal(session: Session, subscriber: Subscriber | None) -> str | None:
     if subscriber is None:
         return "subscriber deleted"
@@ -360,11 +441,12 @@ def _refusal(session: Session, subscriber: Subscriber | None) -> str | None:
 
 
 def _attempt_and_send(session: Session, digest: Digest, subscriber: Subscriber,
-                      backend: EmailBackend) -> str:
-    session.refresh(digest)
+                      backend: EmailBackend, *, message: EmailMessage | None = None) -> str:
+    if message is None:  # `message` given: the caller has just set the claimed attempt count
+        session.refresh(digest)
     _record(session, digest, "attempt", attempt=digest.attempts, backend=backend.name)
     session.commit()  # the attempt is durable before the provider sees anything
-    message = build_message(digest, subscriber)
+    message = message or build_message(digest, subscriber)
     try:
         provider_id = backend.send(message, digest_id=digest.id)
     except TransientError as error:
@@ -381,10 +463,18 @@ def _attempt_and_send(session: Session, digest: Digest, subscriber: Subscriber,
 
 
 def _mark_sent(session: Session, digest: Digest, provider_id: str) -> None:
-    _move(session, digest.id, DigestStatus.SENDING, status=DigestStatus.SENT,
-          provider_message_id=provider_id[:200], sent_at=utcnow(), error=None)
+    values = {"status": DigestStatus.SENT, "provider_message_id": provider_id[:200],
+              "sent_at": utcnow(), "error": None}
+    moved = _move(session, digest.id, DigestStatus.SENDING, **values)
     session.commit()
-    session.refresh(digest)
+    if not moved:  # else `_move` set what it wrote: no reading the row (and its html) back
+        session.refresh(digest)
+
+
+def _loaded(digest: Digest, **values) -> None:
+    """Set attributes as if loaded from the database: known values, nothing left to flush."""
+    for name, value in values.items():
+        set_committed_value(digest, name, value)
 
 
 def _transient(session: Session, digest: Digest, error: TransientError) -> str:

@@ -297,6 +297,19 @@ def _wait_for_other_worker(session: Session, source: Source) -> HarvestResult:
     return HarvestResult(source.name, "busy")
 
 
+def all_fresh(session: Session, names: list[str]) -> bool:
+    """True when every named source exists and is fresh, read in one query: the caller can
+    skip `harvest` altogether (no HTTP client, no claims), which is every digest of a tick
+    after the first. A source that is missing, stale or being fetched gives False."""
+    wanted = set(names)
+    if not wanted:
+        return False
+    rows = session.exec(select(Source).where(Source.name.in_(wanted))).all()
+    now = utcnow()
+    window = dt.timedelta(minutes=get_settings().freshness_minutes)
+    return len(rows) == len(wanted) and all(_is_fresh(row, now, window) for row in rows)
+
+
 def _is_fresh(source: Source, now: dt.datetime, window: dt.timedelta) -> bool:
     if source.last_fetch is None:
         return False

@@ -82,7 +82,7 @@ def key_sentence(abstract: str, title: str = "", terms: list[str] | None = None)
         index, sentence = item
         low = sentence.lower()
         value = 2.0 * sum(cue in low for cue in CUES) + sum(t in low for t in terms)
-        value += 0.5 if any(ch.isdigit() for ch in sentence) else 0.0
+        value += 0.5 if any(map(str.isdigit, sentence)) else 0.0
         value -= 1.5 if len(sentence) < 40 or len(sentence) > 400 else 0.0
         value -= 0.2 * index  # ties go to the earlier sentence
         return value, -index

@@ -11,12 +11,14 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlmodel import Session, delete, select
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
 
 from newsletter import compose, deliver, harvest, schedule
 from newsletter.db import session_scope
 from newsletter.models import Digest, DigestItem, DigestStatus, Interest, Paper, Subscriber, utcnow
-from newsletter.select import Pick, select_papers
+from newsletter.select import Pick, select_batch, select_papers
 
 log = logging.getLogger(__name__)
 
@@ -24,31 +26,72 @@ log = logging.getLogger(__name__)
 def refresh_sources(session: Session, subscriber: Subscriber) -> None:
     """Make sure the feeds this subscriber reads are fresh (fetched once per window, shared)."""
     interests = session.exec(select(Interest).where(Interest.subscriber_id == subscriber.id)).all()
-    harvest.ensure_sources(session)
-    harvest.harvest(session, harvest.sources_for(interests))
+    _refresh(session, harvest.sources_for(interests))
+
+
+def _refresh(session: Session, names: list[str]) -> None:
+    # Every digest of a tick but the first finds its sources fresh: one query, no HTTP client.
+    if harvest.all_fresh(session, names):
+        return
+    try:
+        harvest.ensure_sources(session)
+        harvest.harvest(session, names)
+    except IntegrityError:  # another worker created the same on-demand source just now
+        session.rollback()
+        harvest.harvest(session, names)  # finds the row this time
 
 
 def prepare(session: Session, digest_id: int, *, now: dt.datetime | None = None,
             refresh: bool = True) -> str:
     """Select the papers: writes the DigestItems, or marks the digest skipped."""
-    digest = session.get(Digest, digest_id)
-    if digest is None or digest.status != DigestStatus.PENDING:
-        return digest.status if digest else "missing"
-    subscriber = session.get(Subscriber, digest.subscriber_id)
-    if refresh:
-        refresh_sources(session, subscriber)
-        # What that harvest just stored belongs to this digest, even on a tick's older `now`.
+    return prepare_batch(session, [digest_id], now=now, refresh=refresh)[digest_id]
+
+
+def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime | None = None,
+                  refresh: bool = True) -> dict[int, str]:
+    """`prepare` for many digests: one freshness check, one ranking call, one commit.
+
+    Per digest it is still idempotent: only pending digests are touched, and their items
+    are replaced, never added to. Returns each digest's status afterwards."""
+    ids = list(dict.fromkeys(digest_ids))
+    digests = {d.id: d for d in session.exec(select(Digest).where(col(Digest.id).in_(ids)))}
+    outcomes = {i: digests[i].status if i in digests else "missing" for i in ids}
+    todo = [digests[i] for i in ids if i in digests and digests[i].status == DigestStatus.PENDING]
+    if not todo:
+        return outcomes
+    subscribers = {s.id: s for s in session.exec(select(Subscriber).where(
+        col(Subscriber.id).in_({d.subscriber_id for d in todo})))}
+    for digest in todo:
+        if digest.subscriber_id not in subscribers:
+            digest.status, digest.error = DigestStatus.SKIPPED, "subscriber deleted"
+    todo = [d for d in todo if d.subscriber_id in subscribers]
+    interests = list(session.exec(select(Interest).where(
+        col(Interest.subscriber_id).in_(list(subscribers)))))
+    if refresh and todo:
+        needs: dict[int, list[Interest]] = {sid: [] for sid in subscribers}
+        for interest in interests:
+            needs[interest.subscriber_id].append(interest)
+        # The union of what each subscriber needs (an empty profile needs the defaults).
+        _refresh(session, sorted({name for found in needs.values()
+                                  for name in harvest.sources_for(found)}))
+        # What that harvest just stored belongs to these digests, even on a tick's older `now`.
         now = max(now, utcnow()) if now else None
-    picks = select_papers(session, subscriber, now=now, digest=digest)
-    session.exec(delete(DigestItem).where(DigestItem.digest_id == digest.id))
-    if not picks:
-        digest.status, digest.error = DigestStatus.SKIPPED, "no new papers matched the topics"
-    for rank, pick in enumerate(picks, 1):
-        session.add(DigestItem(digest_id=digest.id, paper_id=pick.paper.id, rank=rank,
-                               score=pick.score, reason=pick.reason[:500]))
-    session.add(digest)
+    chosen = select_batch(session, [(subscribers[d.subscriber_id], d) for d in todo], now=now,
+                          interests=interests)
+    if todo:
+        session.exec(delete(DigestItem).where(col(DigestItem.digest_id).in_([d.id for d in todo])))
+    rows = []
+    for digest, picks in zip(todo, chosen):
+        if not picks:
+            digest.status, digest.error = DigestStatus.SKIPPED, "no new papers matched the topics"
+        rows += [{"digest_id": digest.id, "paper_id": pick.paper.id, "rank": rank,
+                  "score": pick.score, "reason": pick.reason[:500]}
+                 for rank, pick in enumerate(picks, 1)]
+    if rows:  # plain rows, one executemany: no ORM objects to track and read ids back for
+        session.execute(insert(DigestItem), rows)
     session.commit()
-    return digest.status
+    outcomes.update({d.id: d.status for d in digests.values() if d.id in outcomes})
+    return outcomes
 
 
 def compose_step(session: Session, digest_id: int) -> str:
@@ -56,6 +99,21 @@ def compose_step(session: Session, digest_id: int) -> str:
     if digest is None or digest.status != DigestStatus.PENDING:
         return digest.status if digest else "missing"
     return compose.compose_digest(session, digest).status
+
+
+def compose_batch(session: Session, digest_ids: list[int]) -> tuple[dict[int, str], list[int]]:
+    """`compose_step` for many digests, with shared queries and one commit.
+
+    Returns the statuses and the ids whose composing raised (not a database error, which
+    propagates so the whole batch is retried): the caller hands those to the one-digest path.
+    """
+    ids = list(dict.fromkeys(digest_ids))
+    digests = {d.id: d for d in session.exec(select(Digest).where(col(Digest.id).in_(ids)))}
+    outcomes = {i: digests[i].status if i in digests else "missing" for i in ids}
+    todo = [digests[i] for i in ids if i in digests and digests[i].status == DigestStatus.PENDING]
+    statuses, failed = compose.compose_many(session, todo)
+    outcomes.update(statuses)
+    return outcomes, failed
 
 
 def deliver_step(session: Session, digest_id: int) -> str:

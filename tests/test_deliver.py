@@ -346,3 +346,36 @@ def test_it_records_each_attempt_before_sending(session, fake):
     attempts = session.exec(select(Event).where(Event.digest_id == digest.id,
                                                 Event.type == "attempt")).all()
     assert [event.payload["attempt"] for event in attempts] == [1, 2]
+
+
+def test_it_delivers_a_batch_once_each_and_hands_back_the_one_to_retry(session, fake):
+    readers = [make_subscriber(session, f"batch{n}@example.org") for n in range(4)]
+    digests = [make_digest(session, reader) for reader in readers]
+    session.add(Suppression(email="batch3@example.org", reason="bounce"))
+    session.commit()
+    fake.script(202, 429)  # the second digest of the batch is rate limited
+
+    outcomes = deliver.deliver_many(session, [d.id for d in digests])
+
+    assert [outcomes[d.id] for d in (digests[0], digests[2], digests[3])] == [
+        DigestStatus.SENT, DigestStatus.SENT, DigestStatus.SKIPPED]
+    assert isinstance(outcomes[digests[1].id], deliver.TransientError)
+    assert sorted(m["to"][0] for m in fake.accepted) == ["batch0@example.org",
+                                                        "batch2@example.org"]
+    assert deliver.deliver_digest(session, digests[1].id) == DigestStatus.SENT  # its retry
+    again = deliver.deliver_many(session, [d.id for d in digests])  # a redelivered batch
+    assert again == {d.id: s for d, s in zip(digests, ["sent", "sent", "sent", "skipped"])}
+    assert len(fake.accepted) == 3
+    attempts = [e.payload["attempt"] for e in session.exec(
+        select(Event).where(Event.type == "attempt").order_by(Event.id)).all()]
+    assert attempts == [1, 1, 1, 2]  # each recorded before its send, counted per digest
+
+
+def test_it_reconciles_a_batch_digest_left_in_sending_instead_of_resending(session, fake):
+    digest = make_digest(session)
+    fake.script("hang")  # the provider accepts it, but the answer never arrives
+    assert isinstance(deliver.deliver_many(session, [digest.id])[digest.id],
+                      deliver.TransientError)
+    assert deliver.deliver_many(session, [digest.id]) == {digest.id: DigestStatus.SENT}
+    assert len(fake.accepted) == 1
+    assert session.exec(select(Event).where(Event.type == "reconciled")).all()

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlmodel import select
 
-from newsletter import harvest, pipeline
+from newsletter import deliver, harvest, pipeline
 from newsletter.models import Digest, DigestItem, DigestStatus, Paper, Source
 from tests.factories import make_subscriber
 from tests.feedserver import FeedServer, arxiv_rss
@@ -124,3 +124,37 @@ def test_a_tick_picks_up_a_digest_whose_chain_was_lost(session, feeds):
     assert result.resumed == [lost.id]
     assert result.outcomes[lost.id] == DigestStatus.SENT
     assert pipeline.send_due().resumed == []  # done is done
+
+
+def test_it_runs_a_batch_of_digests_through_each_step_once(session, feeds, settings_env):
+    readers = [make_subscriber(session, f"b{n}@example.org", keywords=("language models",))
+               for n in range(3)]
+    nothing = make_subscriber(session, "none@example.org", keywords=("volcanoes",),
+                              categories=("astro-ph.GA",))
+    ids = [new_digest(session, reader) for reader in [*readers, nothing]]
+
+    prepared = pipeline.prepare_batch(session, ids)
+    assert prepared == dict(zip(ids, ["pending"] * 3 + ["skipped"]))
+    assert max(feeds.hits.values()) == 1  # the sources the batch needs, fetched once
+    items = session.exec(select(DigestItem.digest_id, DigestItem.paper_id)).all()
+    assert pipeline.prepare_batch(session, ids) == prepared  # again: nothing added
+    assert session.exec(select(DigestItem.digest_id, DigestItem.paper_id)).all() == items
+
+    statuses, failed = pipeline.compose_batch(session, ids)
+    assert statuses == dict(zip(ids, ["composed"] * 3 + ["skipped"])) and failed == []
+    assert pipeline.compose_batch(session, ids) == (statuses, [])
+    assert deliver.deliver_many(session, ids) == dict(zip(ids, ["sent"] * 3 + ["skipped"]))
+    assert deliver.deliver_many(session, ids) == dict(zip(ids, ["sent"] * 3 + ["skipped"]))
+    assert len(list(settings_env.outbox_dir.glob("*.eml"))) == 3
+
+
+def test_it_checks_freshness_in_one_query_before_any_fetch(session, feeds):
+    names = ["arxiv-cs.CL", "arxiv-cs.LG"]
+    assert not harvest.all_fresh(session, names)  # never fetched
+    harvest.harvest(session, names)
+    assert harvest.all_fresh(session, names)
+    assert not harvest.all_fresh(session, [*names, "arxiv-cs.CV"])  # one is missing
+    hits = dict(feeds.hits)
+    digest_id = new_digest(session, make_subscriber(session, keywords=(), categories=("cs.CL",)))
+    assert pipeline.run_digest(digest_id) == DigestStatus.SENT
+    assert feeds.hits == hits  # everything it needed was fresh: no request at all

@@ -17,7 +17,7 @@ from newsletter.models import (
     Subscriber,
     utcnow,
 )
-from newsletter.select import explain_rows, select_papers, window_index
+from newsletter.select import explain_rows, select_batch, select_papers, window_index
 from tests.factories import make_paper, make_subscriber
 
 # Times as the models store them (naive or aware UTC, whichever `utcnow` gives).
@@ -255,3 +255,43 @@ def test_it_keeps_reasons_as_data_that_compose_can_recompute(session):
     again = explain_papers(session, ada, [p.paper for p in picks])
     assert [(r, m, f) for r, m, f in again] == [(p.reasons, p.matched, p.followed_author)
                                                 for p in picks]
+
+
+def test_it_ranks_many_subscribers_in_one_batch_as_it_would_one_by_one(session):
+    ada = make_subscriber(session, "ada@example.org", keywords=("graph neural networks",))
+    bob = make_subscriber(session, "bob@example.org", keywords=("tokenizers",), max_papers=1)
+    cy = make_subscriber(session, "cy@example.org", keywords=("graph neural networks",),
+                         authors=("Zhuokai Zhao",), excludes=("scale",))
+    nobody = make_subscriber(session, "nobody@example.org", keywords=("astrophysics",))
+    preprint = gnn_paper(session, doi="10.1000/gnn.2", first_seen=ago(days=12))
+    digest_with(session, ada, [preprint], sent_at=ago(days=10))
+    gnn_paper(session, "Graph neural networks in print", id="doi:10.1000/gnn.2",
+              doi="10.1000/gnn.2", source="nature",
+              announce_type=None)  # ada had its preprint; the others may get it
+    gnn_paper(session, title="Graph neural networks at scale")
+    make_paper(session, title="Tokenizers for Finnish", first_seen=ago(hours=3),
+               authors=["Zhuokai Zhao"])
+    make_paper(session, title="Tokenizers for Welsh", first_seen=ago(hours=2))
+    readers = [ada, bob, cy, nobody]
+
+    batch = select_batch(session, [(reader, None) for reader in readers], now=NOW)
+
+    alone = [select_papers(session, reader, now=NOW) for reader in readers]
+    assert [[(p.paper.id, p.score, p.reason) for p in picks] for picks in batch] == \
+        [[(p.paper.id, p.score, p.reason) for p in picks] for picks in alone]
+    assert [len(picks) for picks in batch] == [1, 1, 2, 0]
+
+
+def test_it_reindexes_the_window_when_a_paper_is_changed_or_removed(session):
+    paper = gnn_paper(session)
+    other = gnn_paper(session, title="Graph neural networks, again")
+    first = window_index(session, NOW)
+    paper.title, paper.updated_at = "Tokenizers for Finnish", utcnow()
+    session.add(paper)
+    session.commit()
+    changed = window_index(session, NOW)
+    assert changed is not first
+    assert changed.corpus.docs[changed.position[paper.id]].title == "Tokenizers for Finnish"
+    session.delete(other)
+    session.commit()
+    assert window_index(session, NOW).ids == [paper.id]

@@ -35,6 +35,9 @@ app.conf.update(
         "workers.tasks.dispatch_due": {"queue": "compose"},
         "workers.tasks.expire_unconfirmed": {"queue": "compose"},
         "workers.tasks.deliver_digest": {"queue": "deliver"},
+        "workers.tasks.prepare_batch": {"queue": "harvest"},
+        "workers.tasks.compose_batch": {"queue": "compose"},
+        "workers.tasks.deliver_batch": {"queue": "deliver"},
     },
     # Longer than the longest task (a slow harvest with arXiv's 3 s spacing, or a retried send),
     # so Redis does not hand an unacknowledged task to a second worker while the first still runs.
