@@ -8,6 +8,7 @@ Confirmation links expire; the others live as long as the version does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -41,7 +42,13 @@ class TokenData:
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
-    return URLSafeTimedSerializer(get_settings().secret_key, salt=f"academichub.{purpose}")
+    return _cached_serializer(get_settings().secret_key, purpose)
+
+
+@lru_cache(maxsize=32)
+def _cached_serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    # Keyed by the secret too, so a changed SECRET_KEY (tests, rotation) never reuses a signer.
+    return URLSafeTimedSerializer(secret, salt=f"academichub.{purpose}")
 
 
 def make_token(purpose: str, subscriber_id: int, version: int, **extra: Any) -> str:

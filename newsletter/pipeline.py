@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from newsletter import compose, deliver, harvest, schedule
@@ -33,12 +32,8 @@ def _refresh(session: Session, names: list[str]) -> None:
     # Every digest of a tick but the first finds its sources fresh: one query, no HTTP client.
     if harvest.all_fresh(session, names):
         return
-    try:
-        harvest.ensure_sources(session)
-        harvest.harvest(session, names)
-    except IntegrityError:  # another worker created the same on-demand source just now
-        session.rollback()
-        harvest.harvest(session, names)  # finds the row this time
+    harvest.ensure_sources(session)  # both tolerate a concurrent worker creating the rows
+    harvest.harvest(session, names)
 
 
 def prepare(session: Session, digest_id: int, *, now: dt.datetime | None = None,

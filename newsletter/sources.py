@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from newsletter.models import Source
@@ -101,11 +102,16 @@ def ensure_sources(session: Session, specs: Iterable[SourceSpec] = DEFAULT_SOURC
     """Insert the sources that are missing; existing rows (and their `enabled`) stay as they are."""
     specs = list(specs)
     existing = set(session.exec(select(Source.name)).all())
-    for spec in specs:
-        if spec.name not in existing:
-            session.add(_row(spec))
-            existing.add(spec.name)
-    session.commit()
+    missing = [spec for spec in specs if spec.name not in existing]
+    if not missing:
+        return
+    session.add_all(_row(spec) for spec in missing)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent worker seeded some first: one at a time, theirs wins
+        session.rollback()
+        for spec in missing:
+            _insert(session, spec)
 
 
 def ensure_source(session: Session, name: str) -> Source | None:
@@ -120,9 +126,18 @@ def ensure_source(session: Session, name: str) -> Source | None:
             spec = arxiv_rss_source(categories)
     if spec is None:
         return None
+    return _insert(session, spec)
+
+
+def _insert(session: Session, spec: SourceSpec) -> Source:
+    """Insert one source, or return the row a concurrent worker created a moment ago."""
     row = _row(spec)
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return session.exec(select(Source).where(Source.name == spec.name)).one()
     return row
 
 

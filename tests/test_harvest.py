@@ -534,3 +534,17 @@ def test_it_refuses_a_response_larger_than_the_cap_without_reading_it_all(
     server.routes["/rss/cs.CL"] = Route(b"<rss>" + b"x" * (256 * 1024) + b"</rss>")
     with pytest.raises(FeedError, match="larger than"):
         fetch(add_source(session))
+
+
+def test_it_takes_the_row_a_concurrent_worker_created_instead_of_failing(session):
+    from newsletter import sources
+
+    spec = sources.arxiv_rss_source("math.AG")
+    with Session(db.get_engine()) as other:  # the other worker commits first
+        first_id = sources._insert(other, spec).id
+    # This worker saw no row a moment ago and inserts too: the unique name refuses it.
+    second = sources._insert(session, spec)
+    assert second.id == first_id
+    ensure_sources(session)
+    ensure_sources(session)
+    assert len(session.exec(select(Source).where(Source.name == "arxiv-cs.CL")).all()) == 1
