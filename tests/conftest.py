@@ -7,7 +7,9 @@ the reason when the server is unreachable, except under CI=true, where they fail
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -89,3 +91,32 @@ def redis_url(monkeypatch):
     monkeypatch.setenv("REDIS_URL", url)
     config.get_settings.cache_clear()
     return url
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots kept by CI
+
+
+def unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: browser tests must run, not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install playwright)")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        unavailable(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -8,43 +8,14 @@ Playwright are missing, except under CI=true, where it fails.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from newsletter.compose import render_confirmation, render_digest, render_welcome
 from newsletter.models import Subscriber
+from tests.conftest import ARTIFACTS
 from tests.test_compose import HOSTILE, card, digest_view, worst_case_view
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: browser tests must run, not skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        unavailable(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def hostile_view(locale: str):

@@ -9,49 +9,21 @@ either is missing (fails instead under CI=true).
 from __future__ import annotations
 
 import email
-import os
 import re
-import shutil
 import socket
 import threading
 import time
 from email import policy
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from newsletter import config, subscribers
 from newsletter.models import Subscriber, SubscriberStatus
+from tests.conftest import ARTIFACTS
 from tests.factories import make_paper
 
 pytestmark = pytest.mark.browser
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
-
-
-def unavailable(reason: str):
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install playwright)")
-    if not shutil.which(CHROMIUM):
-        unavailable(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield instance
-        instance.close()
-
 
 def free_port() -> int:
     with socket.socket() as s:
