@@ -19,9 +19,6 @@ from sqlmodel import Session, SQLModel, create_engine
 from newsletter import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from newsletter.config import get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -59,10 +56,12 @@ def session_scope() -> Iterator[Session]:
 
 
 def alembic_config(url: str | None = None):
+    from importlib import resources
+
     from alembic.config import Config
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()  # no ini needed: works from a checkout and from an installed wheel
+    config.set_main_option("script_location", str(resources.files("migrations")))
     config.set_main_option("sqlalchemy.url", url or get_settings().database_url)
     return config
 

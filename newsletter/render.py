@@ -24,6 +24,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -36,7 +37,7 @@ from premailer import Premailer
 
 from newsletter import i18n
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "email_templates"
+TEMPLATE_DIR = Path(str(resources.files("email_templates")))  # a checkout or an installed wheel
 HTML_LANG = {"en": "en", "zh": "zh-CN"}
 COLOR_SCHEME_META = ('<meta name="color-scheme" content="light dark">'
                      '<meta name="supported-color-schemes" content="light dark">')
