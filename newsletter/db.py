@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from newsletter import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from newsletter.config import get_settings
 
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
