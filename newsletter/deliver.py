@@ -351,11 +351,7 @@ def deliver_digest(session: Session, digest_id: int, *, backend: EmailBackend | 
     if digest.status != DigestStatus.COMPOSED:
         return digest.status  # not ready yet, or already done: nothing to do
     subscriber = session.get(Subscriber, digest.subscriber_id)
-    refusal = _refusal(session, subscriber)
-    if refusal:
-        _move(session, digest.id, DigestStatus.COMPOSED, status=DigestStatus.SKIPPED, error=refusal)
-        session.commit()
-        session.refresh(digest)
+    if _skipped_as_refused(session, digest, subscriber, DigestStatus.COMPOSED):
         return digest.status
     if not _move(session, digest.id, DigestStatus.COMPOSED, status=DigestStatus.SENDING,
                  attempts=Digest.attempts + 1):
@@ -435,9 +431,22 @@ def _refusal(session: Session, subscriber: Subscriber | None) -> str | None:
         return "subscriber deleted"
     if subscriber.status != SubscriberStatus.ACTIVE:
         return f"not sent: subscriber is {subscriber.status}"
-    if is_suppressed(session, subscriber.email):
-        return f"not sent: address suppressed ({session.get(Suppression, subscriber.email).reason})"
+    suppressed = session.get(Suppression, subscriber.email.strip().lower())
+    if suppressed is not None:
+        return f"not sent: address suppressed ({suppressed.reason})"
     return None
+
+
+def _skipped_as_refused(session: Session, digest: Digest, subscriber: Subscriber | None,
+                        current: str) -> bool:
+    """Skip the digest (from `current`) with the reason when it must not go out at all."""
+    refusal = _refusal(session, subscriber)
+    if refusal is None:
+        return False
+    _move(session, digest.id, current, status=DigestStatus.SKIPPED, error=refusal)
+    session.commit()
+    session.refresh(digest)
+    return True
 
 
 def _attempt_and_send(session: Session, digest: Digest, subscriber: Subscriber,
@@ -538,11 +547,7 @@ def reconcile(session: Session, digest: Digest, *, backend: EmailBackend | None 
         session.refresh(digest)
         return digest.status
     subscriber = session.get(Subscriber, digest.subscriber_id)
-    refusal = _refusal(session, subscriber)
-    if refusal:
-        _move(session, digest.id, DigestStatus.SENDING, status=DigestStatus.SKIPPED, error=refusal)
-        session.commit()
-        session.refresh(digest)
+    if _skipped_as_refused(session, digest, subscriber, DigestStatus.SENDING):
         return digest.status
     # Re-claim with a conditional UPDATE on the attempt count, so two reconcilers send once.
     result = session.execute(
