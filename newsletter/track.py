@@ -33,6 +33,7 @@ from newsletter.models import (
     Suppression,
     utcnow,
 )
+from newsletter.render import safe_url
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -183,8 +184,8 @@ def record_click(session: Session, token: str) -> str:
     """
     data = links.read_token("click", token)
     paper = session.get(Paper, str(data.extra.get("p", "")))
-    target = (paper.url or "").strip() if paper else ""
-    if not target.lower().startswith(("https://", "http://")):
+    target = safe_url((paper.url or "").strip()) if paper else None
+    if target is None:
         raise links.InvalidToken("this link is not valid")
     subscriber = session.get(Subscriber, data.subscriber_id)
     if subscriber is not None and subscriber.token_version == data.version:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from newsletter import rank
+from newsletter.compose import source_label  # the same badge as the email
 from newsletter.models import Paper, utcnow
+from newsletter.render import safe_url
 from newsletter.select import window_index
-
-LABELS = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
 
 
 @dataclass
@@ -34,24 +34,14 @@ class Card:
         return f"{self.n:02d}. {self.source}{category} {self.date}".rstrip()
 
 
-def source_label(paper: Paper) -> str:
-    return paper.journal or LABELS.get(paper.source.lower(), paper.source or "Paper")
-
-
-def safe_link(url: str | None) -> str:
-    """Feed URLs are untrusted: only http(s) becomes a link (no javascript: or data:)."""
-    url = (url or "").strip()
-    return url if url.lower().startswith(("https://", "http://")) else ""
-
-
 def card(n: int, paper: Paper, *, abstract_chars: int = 420) -> Card:
     abstract = paper.abstract.strip()
     if len(abstract) > abstract_chars:
         abstract = abstract[:abstract_chars].rsplit(" ", 1)[0] + "…"
-    return Card(n=n, id=paper.id, source=source_label(paper),
+    return Card(n=n, id=paper.id, source=source_label(paper) or "Paper",
                 category=paper.primary_category or (paper.categories[:1] or [""])[0],
                 date=paper.published.isoformat() if paper.published else "",
-                title=paper.title, abstract=abstract, url=safe_link(paper.url))
+                title=paper.title, abstract=abstract, url=safe_url(paper.url) or "")
 
 
 def preview(session: Session, *, keywords=(), categories=(), authors=(), excludes=(),
