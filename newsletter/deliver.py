@@ -49,6 +49,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    as_utc,
     utcnow,
 )
 
@@ -325,11 +326,6 @@ def _move(session: Session, digest_id: int, source: str, **values) -> bool:
     return moved
 
 
-def _naive_utc(value: dt.datetime) -> dt.datetime:
-    """Compare times as naive UTC whether the driver hands back aware or naive values."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def _record(session: Session, digest: Digest, kind: str, **payload) -> None:
     # A plain INSERT in the caller's transaction (committed with it): no ORM object to flush.
     session.execute(insert(Event).values(digest_id=digest.id, subscriber_id=digest.subscriber_id,
@@ -533,7 +529,7 @@ def reconcile(session: Session, digest: Digest, *, backend: EmailBackend | None 
         select(Event.time).where(Event.digest_id == digest.id, Event.type == "attempt")
         .order_by(col(Event.time).desc()).limit(1)
     ).first() or digest.created_at
-    elapsed = (_naive_utc(now) - _naive_utc(last)).total_seconds()
+    elapsed = (as_utc(now) - as_utc(last)).total_seconds()
     # An attempt can be in flight for as long as the backend's timeout, whatever the setting.
     grace = max(get_settings().deliver_reconcile_seconds, getattr(backend, "timeout", 0.0))
     wait = grace - elapsed
@@ -583,4 +579,4 @@ def pending_deliveries(session: Session, now: dt.datetime | None = None, *,
         .order_by(col(Event.time))
     ).all())
     return [digest_id for digest_id, status, composed_at in rows
-            if _naive_utc(attempted.get(digest_id) or composed_at or now) <= _naive_utc(stale)]
+            if as_utc(attempted.get(digest_id) or composed_at or now) <= as_utc(stale)]

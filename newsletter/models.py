@@ -20,6 +20,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Aware UTC, as stored; a naive value (a CLI --now, a test) is taken to be UTC."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 class SubscriberStatus:
     PENDING = "pending"
     ACTIVE = "active"

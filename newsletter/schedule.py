@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from newsletter import links
 from newsletter.arxiv_calendar import arxiv_has_news, quiet_reason
 from newsletter.config import get_settings
-from newsletter.models import Digest, DigestStatus, Subscriber, SubscriberStatus, utcnow
+from newsletter.models import Digest, DigestStatus, Subscriber, SubscriberStatus, as_utc, utcnow
 
 __all__ = ["arxiv_has_news", "claim_due", "due_subscribers", "local_now"]
 
@@ -36,12 +36,8 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")  # a bad zone must not stop the tick; UTC is the form's default
 
 
-def _aware(now: dt.datetime) -> dt.datetime:
-    return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now  # naive means UTC here
-
-
 def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
-    return _aware(now).astimezone(_zone(subscriber.timezone))
+    return as_utc(now).astimezone(_zone(subscriber.timezone))
 
 
 def _is_due(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
@@ -60,7 +56,7 @@ def due_subscribers(session: Session, now: dt.datetime, *,
     if only_email:
         query = query.where(Subscriber.email == only_email.strip().lower())
     subscribers = session.exec(query.order_by(Subscriber.id)).all()
-    today = _aware(now).date()
+    today = as_utc(now).date()
     window = [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
     have = set(session.exec(  # local dates are within a day of the UTC date, whatever the zone
         select(Digest.subscriber_id, Digest.local_date).where(col(Digest.local_date).in_(window))
@@ -149,10 +145,10 @@ def stalled_digests(session: Session, now: dt.datetime | None = None, *,
     """Claimed digests still 'pending' long after the claim: their chain was lost (a worker
     died with the broker's copy, a flushed queue). The tick re-chains them; every step is
     idempotent, so a chain that was merely slow is not harmed."""
-    now = _aware(now or utcnow())
+    now = as_utc(now or utcnow())
     rows = session.exec(
         select(Digest.id, Digest.created_at).where(
             Digest.status == DigestStatus.PENDING,
             col(Digest.local_date) >= (now - dt.timedelta(days=2)).date())
     ).all()
-    return [digest_id for digest_id, created in rows if _aware(created) <= now - older_than]
+    return [digest_id for digest_id, created in rows if as_utc(created) <= now - older_than]

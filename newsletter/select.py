@@ -32,6 +32,7 @@ from newsletter.models import (
     InterestKind,
     Paper,
     Subscriber,
+    as_utc,
     utcnow,
 )
 
@@ -66,13 +67,6 @@ def building_digest(session: Session, subscriber: Subscriber) -> Digest | None:
     ).first()
 
 
-def _stored(moment: dt.datetime) -> dt.datetime:
-    """Match `utcnow()`'s kind (naive or aware UTC), so comparisons with columns work."""
-    if utcnow().tzinfo is None:
-        return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
 def _window_days(subscriber: Subscriber) -> int:
     return 7 if subscriber.frequency == "weekly" else get_settings().candidate_days
 
@@ -96,7 +90,7 @@ def _window_starts(session: Session, subscribers: list[Subscriber],
     ).all()
     for subscriber_id, created, sent in made:
         if created or sent:
-            starts[subscriber_id] = max(starts[subscriber_id], _stored(created or sent))
+            starts[subscriber_id] = max(starts[subscriber_id], as_utc(created or sent))
     return starts
 
 
@@ -159,8 +153,7 @@ def profiles_for(session: Session, subscribers: list[Subscriber],
 
 
 def _doc(paper: Paper) -> rank.Doc:
-    seen = _stored(paper.first_seen)
-    seen = seen.replace(tzinfo=dt.UTC) if seen.tzinfo is None else seen
+    seen = as_utc(paper.first_seen)
     day = (paper.published or seen.date()).toordinal()
     return rank.Doc(title=paper.title, abstract=paper.abstract, authors=paper.authors,
                     categories=paper.categories, primary_category=paper.primary_category,
@@ -226,7 +219,7 @@ def window_index(session: Session, now: dt.datetime) -> WindowIndex:
     papers = session.exec(select(Paper).where(*in_window).order_by(Paper.id)).all()
     built = WindowIndex(
         key=key,
-        ids=[p.id for p in papers], first_seen=[_stored(p.first_seen) for p in papers],
+        ids=[p.id for p in papers], first_seen=[as_utc(p.first_seen) for p in papers],
         announce_types=[p.announce_type or None for p in papers],
         dois=[(p.doi or "").lower() for p in papers],
         corpus=rank.Corpus([_doc(p) for p in papers]),
@@ -266,7 +259,7 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
     `interests`: all of these subscribers' interests, if the caller has read them already."""
     if not requests:
         return []
-    now = _stored(now or utcnow())
+    now = as_utc(now or utcnow())
     index = window_index(session, now)
     subscribers = [s for s, _ in requests]
     starts = _window_starts(session, subscribers, now)

@@ -29,6 +29,7 @@ from newsletter.models import (
     InterestKind,
     Subscriber,
     SubscriberStatus,
+    as_utc,
     utcnow,
 )
 
@@ -396,20 +397,13 @@ def delete_data(session: Session, subscriber: Subscriber) -> None:
     session.commit()
 
 
-def _like_stored(moment: dt.datetime) -> dt.datetime:
-    """Match `utcnow()`'s kind (naive or aware UTC), so comparisons with columns work."""
-    if utcnow().tzinfo is None:
-        return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
 def expire_unconfirmed(session: Session, now: dt.datetime | None = None) -> int:
     """Forget subscriptions left unconfirmed for 7 days; returns how many.
 
     A re-subscription that never got confirmed goes back to unsubscribed instead, keeping
     the history of its earlier digests.
     """
-    cutoff = _like_stored(now or utcnow()) - dt.timedelta(days=PENDING_DAYS)
+    cutoff = as_utc(now or utcnow()) - dt.timedelta(days=PENDING_DAYS)
     stale = session.exec(select(Subscriber).where(
         Subscriber.status == SubscriberStatus.PENDING,
         Subscriber.consent_at.is_(None) | (Subscriber.consent_at < cutoff),

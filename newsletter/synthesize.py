@@ -30,12 +30,26 @@ from sqlmodel import Session, select
 from newsletter import offline_writer
 from newsletter.config import get_settings
 from newsletter.llm import (
-    LlmError, LlmProvider, ToolAnswer, ToolCall, Usage, cost_usd, get_provider,
+    LlmError,
+    LlmProvider,
+    ToolAnswer,
+    ToolCall,
+    Usage,
+    cost_usd,
+    get_provider,
 )
 from newsletter.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
 from newsletter.prompts import (
-    SUMMARY_TOOL, SUMMARY_VERSION, SYNTHESIS_TOOL, SYNTHESIS_VERSION, as_data, cards, locale_of,
-    prompt, validate_summaries, validate_synthesis,
+    SUMMARY_TOOL,
+    SUMMARY_VERSION,
+    SYNTHESIS_TOOL,
+    SYNTHESIS_VERSION,
+    as_data,
+    cards,
+    locale_of,
+    prompt,
+    validate_summaries,
+    validate_synthesis,
 )
 from newsletter.select import Pick
 

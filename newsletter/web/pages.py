@@ -21,6 +21,7 @@ from newsletter.models import Digest, DigestItem, Feedback, Paper, Subscriber, S
 from newsletter.web import security
 from newsletter.web.common import (
     LIST_FIELDS,
+    FormDep,
     SessionDep,
     client_ip,
     csrf_ok,
@@ -29,7 +30,6 @@ from newsletter.web.common import (
     form_values,
     message_page,
     page_locale,
-    FormDep,
     render,
     split_lines,
     subscriber_values,
