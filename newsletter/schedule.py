@@ -73,7 +73,7 @@ def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> d
     settings = get_settings()
     row = {  # one key set for every row: a multi-row VALUES needs it
         "subscriber_id": subscriber.id, "local_date": local_date, "status": DigestStatus.PENDING,
-        "attempts": 0, "created_at": utcnow(), "error": None, "subject": None, "text": None,
+        "attempts": 0, "created_at": as_utc(now), "error": None, "subject": None, "text": None,
         "html": None, "preheader": None, "writer": None, "composed_at": None,
     }
     period = 7 if subscriber.frequency == "weekly" else 1
@@ -85,7 +85,7 @@ def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> d
         return row | {"status": DigestStatus.SKIPPED, "error": reason}
     subject, text, body = empty_note(subscriber, local_date)
     return row | {"status": DigestStatus.COMPOSED, "error": reason, "subject": subject,
-                  "text": text, "html": body, "writer": "note", "composed_at": utcnow(),
+                  "text": text, "html": body, "writer": "note", "composed_at": as_utc(now),
                   "preheader": "Nothing new on arXiv since your last digest"}
 
 
