@@ -21,9 +21,10 @@ import time
 
 os.environ.setdefault("SECRET_KEY", "bench-secret")
 
-from newsletter import compose, render
-from newsletter.compose import CardView, DigestView, render_digest
-from newsletter.render import cut_at_sentence
+from newsletter.compose import view
+from newsletter.compose import render
+from newsletter.compose.view import CardView, DigestView, render_digest
+from newsletter.compose.render import cut_at_sentence
 
 ABSTRACT_EN = ("We study how large language models distil knowledge across domains. "
                "Our method aligns representations with a contrastive objective. ")
@@ -80,19 +81,19 @@ def main() -> None:
         view = worst_case_view(cards)
         fast = median_ms(lambda v=view: render_digest(v), args.runs)
         fast_cpu = median_ms(lambda v=view: render_digest(v), args.runs, time.process_time)
-        compose.render_html = render.render_html_naive  # where render_digest looks it up
+        view.render_html = render.render_html_naive  # where render_digest looks it up
         try:
             naive = median_ms(lambda v=view: render_digest(v), max(5, args.runs // 4))
             naive_cpu = median_ms(lambda v=view: render_digest(v), max(5, args.runs // 4),
                                   time.process_time)
         finally:
-            compose.render_html = render.render_html
-        compose.render_html = render.render_html_unbaked
+            view.render_html = render.render_html
+        view.render_html = render.render_html_unbaked
         try:
             unbaked_cpu = median_ms(lambda v=view: render_digest(v), args.runs,
                                     time.process_time)
         finally:
-            compose.render_html = render.render_html
+            view.render_html = render.render_html
         print(f"{cards} cards: precompiled {fast:.2f} ms/email (cpu {fast_cpu:.2f}), "
               f"naive {naive:.2f} ms/email (cpu {naive_cpu:.2f}), "
               f"naive/precompiled {naive / fast:.1f}x; unbaked cpu {unbaked_cpu:.2f}")
@@ -106,11 +107,11 @@ def main() -> None:
         captured["raw"], captured["css"] = template.render(context), template.css
         return render.inline(captured["raw"], captured["css"])
 
-    compose.render_html = spy
+    view.render_html = spy
     try:
         render_digest(view)
     finally:
-        compose.render_html = render.render_html
+        view.render_html = render.render_html
     def premailer():
         return render.inline(captured["raw"], captured["css"])
 
@@ -124,7 +125,7 @@ def main() -> None:
         size = len(rendered.html.encode())
         shown = rendered.html.count('class="card-box" id="card-')
         print(f"worst case, 15 cards, {locale}: HTML {size / 1000:.1f} KB "
-              f"(budget {compose.HTML_BUDGET / 1000:.0f} KB), {shown} cards in the email, "
+              f"(budget {view.HTML_BUDGET / 1000:.0f} KB), {shown} cards in the email, "
               f"text {len(rendered.text.encode()) / 1000:.1f} KB")
 
 

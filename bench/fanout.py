@@ -69,7 +69,7 @@ def reset_stores() -> None:
     from sqlalchemy import text
     from sqlmodel import SQLModel
 
-    from newsletter import db
+    from newsletter.core import db
 
     plain = DB_URL.replace("+psycopg", "")
     name = plain.rsplit("/", 1)[1]
@@ -94,8 +94,9 @@ def seed(subscribers: int, papers: int) -> None:
     from sqlalchemy import insert
     from sqlmodel import Session, select
 
-    from newsletter import db, harvest
-    from newsletter.models import Interest, Paper, Source, Subscriber, utcnow
+    from newsletter.core import db
+    from newsletter.harvest import harvester
+    from newsletter.core.models import Interest, Paper, Source, Subscriber, utcnow
 
     rng = random.Random(7)
     now = utcnow()
@@ -129,9 +130,9 @@ def seed(subscribers: int, papers: int) -> None:
         conn.execute(insert(Subscriber), people)
         conn.execute(insert(Interest), interests)
     with Session(engine) as session:  # today's feeds are in: every source is fresh
-        harvest.ensure_sources(session)
+        harvester.ensure_sources(session)
         for category in CATEGORIES:  # the on-demand feeds the profiles' categories need
-            harvest.ensure_source(session, f"arxiv-{category}")
+            harvester.ensure_source(session, f"arxiv-{category}")
         for source in session.exec(select(Source)).all():
             source.last_fetch = source.last_success = now
             source.last_status, source.last_count = "ok", papers
@@ -145,7 +146,7 @@ def analyze(*tables: str) -> None:
     table and scans it all; a deployment has autovacuum's statistics."""
     from sqlalchemy import text
 
-    from newsletter import db
+    from newsletter.core import db
 
     with db.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"ANALYZE {', '.join(tables)}"))
@@ -154,7 +155,7 @@ def analyze(*tables: str) -> None:
 def autovacuum_off() -> bool:
     from sqlalchemy import text
 
-    from newsletter import db
+    from newsletter.core import db
 
     with db.get_engine().connect() as conn:
         return conn.execute(text("SHOW autovacuum")).scalar() == "off"
@@ -195,8 +196,8 @@ def wait_until_done(expected: int, timeout: float) -> None:
     from sqlalchemy import func
     from sqlmodel import Session, col, select
 
-    from newsletter import db
-    from newsletter.models import Digest
+    from newsletter.core import db
+    from newsletter.core.models import Digest
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -257,8 +258,8 @@ def main() -> None:
 def report(started: float, claimed: int, fake, memory: list[float]) -> None:
     from sqlmodel import Session, select
 
-    from newsletter import db
-    from newsletter.models import Digest
+    from newsletter.core import db
+    from newsletter.core.models import Digest
 
     with Session(db.get_engine()) as session:  # columns only: the html would cost gigabytes
         digests = session.exec(select(Digest.status, Digest.created_at, Digest.composed_at,

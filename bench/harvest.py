@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlmodel import Session, SQLModel  # noqa: E402
 
-from newsletter import models  # noqa: E402,F401  (registers the tables)
-from newsletter.feeds import parse  # noqa: E402
-from newsletter.harvest_store import store  # noqa: E402
+from newsletter.core import models  # noqa: E402,F401  (registers the tables)
+from newsletter.harvest.feeds import parse  # noqa: E402
+from newsletter.harvest.store import store  # noqa: E402
 
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WORDS = (

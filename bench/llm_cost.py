@@ -100,10 +100,10 @@ def selection(papers, profile: list[str], limit: int) -> list[tuple[str, str]]:
 def run_plan(plan: str, day, fake) -> dict:
     from sqlmodel import Session, SQLModel, create_engine, select
 
-    from newsletter import config
-    from newsletter.models import LlmCall, Paper, PaperSummary
-    from newsletter.select import Pick
-    from newsletter.synthesize import summarize_batch, write
+    from newsletter.core import config
+    from newsletter.core.models import LlmCall, Paper, PaperSummary
+    from newsletter.ranking.candidates import Pick
+    from newsletter.writing.synthesize import summarize_batch, write
 
     config.get_settings.cache_clear()
     papers, profiles, subscribers = day
@@ -146,13 +146,13 @@ def run_plan(plan: str, day, fake) -> dict:
 
 def naive_plan(day, measured_summary_out: float, measured_synthesis_out: float) -> dict:
     """One summary call per paper per subscriber + one synthesis each, nothing cached."""
-    from newsletter import config
-    from newsletter.llm import Usage, cost_usd
-    from newsletter.models import Paper
-    from newsletter.prompts import (
+    from newsletter.core import config
+    from newsletter.writing.llm import Usage, cost_usd
+    from newsletter.core.models import Paper
+    from newsletter.writing.prompts import (
         SUMMARY_TOOL, SUMMARY_VERSION, SYNTHESIS_TOOL, SYNTHESIS_VERSION, prompt,
     )
-    from newsletter.synthesize import summary_request, synthesis_request
+    from newsletter.writing.synthesize import summary_request, synthesis_request
     from tests.fake_anthropic import count_tokens
 
     settings = config.get_settings()

@@ -19,7 +19,7 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from newsletter import rank
+from newsletter.ranking import rank
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "eval"
 _GUID = re.compile(r"arXiv\.org:(.+?)v\d+$")

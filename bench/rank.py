@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from newsletter import rank
+from newsletter.ranking import rank
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "eval"
 CATEGORIES = ["cs.CL", "cs.LG", "cs.AI", "cs.CV", "cs.RO", "cs.CR", "stat.ML", "quant-ph",

@@ -35,7 +35,7 @@ def main() -> None:
     from fastapi.testclient import TestClient
     from sqlmodel import Session
 
-    from newsletter import db
+    from newsletter.core import db
     from newsletter.web.app import create_app
     from tests.factories import make_paper
 

@@ -3,9 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from newsletter import models  # noqa: F401  (registers every table)
-from newsletter.config import get_settings
-from newsletter.db import engine_for
+from newsletter.core import models  # noqa: F401  (registers every table)
+from newsletter.core.config import get_settings
+from newsletter.core.db import engine_for
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().database_url

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from newsletter.config import ConfigError, get_settings
+from newsletter.core.config import ConfigError, get_settings
 
 app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -58,7 +58,7 @@ def parse_when(value: str | None, what: str) -> dt.datetime | None:
 @db_app.command("upgrade")
 def db_upgrade():
     """Apply the Alembic migrations (the Procfile's release step)."""
-    from newsletter import db
+    from newsletter.core import db
 
     db.upgrade()
     out.print(f"database is up to date: {safe_url(get_settings().database_url)}")
@@ -79,7 +79,7 @@ def harvest(
     force: Annotated[bool, Opt("--force", help="Ignore the freshness window.")] = False,
 ):
     """Fetch the enabled feeds into the shared store, or parse one local file."""
-    from newsletter import harvest as harvesting
+    from newsletter.harvest import harvester as harvesting
 
     if file is not None:
         if kind not in harvesting.KINDS:
@@ -96,7 +96,7 @@ def harvest(
         else:
             out.print(f"{len(papers)} papers parsed from {file} (nothing stored)")
         return
-    from newsletter.db import session_scope
+    from newsletter.core.db import session_scope
 
     with session_scope() as session:
         harvesting.ensure_sources(session)
@@ -126,20 +126,20 @@ def subscribe(
     confirmed: Annotated[bool, Opt("--confirmed", help="Skip double opt-in (operator use).")] = False,
 ):
     """Add or update a subscriber (double opt-in unless --confirmed)."""
-    from newsletter import subscribers
-    from newsletter.db import session_scope
+    from newsletter.subscribers import lifecycle
+    from newsletter.core.db import session_scope
 
     try:
         with session_scope() as session:
-            subscriber = subscribers.subscribe(
+            subscriber = lifecycle.subscribe(
                 session, email, keywords=topic or (), authors=author or (),
                 categories=category or (), excludes=exclude or (), locale=lang, timezone=tz,
                 send_hour=hour, confirmed=confirmed, source="cli")
             if not confirmed:
-                subscribers.send_confirmation(session, subscriber)
+                lifecycle.send_confirmation(session, subscriber)
             summary = (subscriber.email, subscriber.status, subscriber.timezone,
                        subscriber.send_hour, subscriber.locale)
-    except subscribers.InvalidInput as error:
+    except lifecycle.InvalidInput as error:
         fail(str(error))
     email_, status, tz_, hour_, lang_ = summary
     out.print(f"{email_}: {status} ({lang_}, {hour_:02d}:00 {tz_})"
@@ -149,7 +149,7 @@ def subscribe(
 def find_subscriber(session, email: str):
     from sqlmodel import select
 
-    from newsletter.models import Subscriber
+    from newsletter.core.models import Subscriber
 
     subscriber = session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
     if subscriber is None:
@@ -165,8 +165,8 @@ def preview(
     explain: Annotated[bool, Opt("--explain", help="Print the ranked picks with scores and reasons.")] = False,
 ):
     """Build a subscriber's digest without sending it (and without counting it as sent)."""
-    from newsletter import pipeline
-    from newsletter.db import session_scope
+    from newsletter.scheduling import pipeline
+    from newsletter.core.db import session_scope
 
     try:
         local_date = dt.date.fromisoformat(date) if date else dt.date.today()
@@ -176,7 +176,7 @@ def preview(
         subscriber = find_subscriber(session, email)
         result = pipeline.preview(session, subscriber, local_date)
     if explain:
-        from newsletter.select import explain_rows
+        from newsletter.ranking.candidates import explain_rows
 
         table = Table("#", "score", "paper", "why")
         for row in explain_rows(result.picks):
@@ -201,7 +201,7 @@ def send_due(
     email: Annotated[Optional[str], Opt("--email", help="Only this subscriber.")] = None,
 ):
     """One scheduler tick, synchronously: claim due digests and run them."""
-    from newsletter import pipeline
+    from newsletter.scheduling import pipeline
 
     result = pipeline.send_due(parse_when(now, "--now"), dry_run=dry_run, only_email=email)
     table = Table("digest", "subscriber", "local date", "outcome")
@@ -222,8 +222,8 @@ def stats(
     as_json: Annotated[bool, Opt("--json")] = False,
 ):
     """Per day: due, sent, skipped, failed, delivered, opened, clicked, bounced, unsubscribed."""
-    from newsletter import stats as stats_mod
-    from newsletter.db import session_scope
+    from newsletter.tracking import stats as stats_mod
+    from newsletter.core.db import session_scope
 
     with session_scope() as session:
         rows = stats_mod.daily(session, days)
@@ -254,8 +254,8 @@ def summarize(
     lang: Annotated[str, Opt("--lang")] = "en",
 ):
     """Write the day's per-paper summaries ahead of the morning (cached, shared by everyone)."""
-    from newsletter import synthesize
-    from newsletter.db import session_scope
+    from newsletter.writing import synthesize
+    from newsletter.core.db import session_scope
 
     if not get_settings().llm_enabled:
         fail("ANTHROPIC_API_KEY is not set: the offline writer needs no summaries in advance")
@@ -274,11 +274,11 @@ def serve(
     """The web app plus, on embedded defaults, the scheduler in a background thread."""
     import uvicorn
 
-    from newsletter import db
+    from newsletter.core import db
 
     db.upgrade()
     if jobs:
-        from newsletter.background import start_ticker
+        from newsletter.scheduling.background import start_ticker
 
         start_ticker()
     out.print(f"AcademicHub on http://{host}:{port}/  (outbox: {get_settings().outbox_dir})")

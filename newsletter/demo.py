@@ -13,10 +13,13 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlmodel import select
 
-from newsletter import db, harvest, pipeline, subscribers
-from newsletter.config import get_settings
-from newsletter.db import session_scope
-from newsletter.models import Digest, Subscriber
+from newsletter.core import db
+from newsletter.harvest import harvester
+from newsletter.scheduling import pipeline
+from newsletter.subscribers import lifecycle
+from newsletter.core.config import get_settings
+from newsletter.core.db import session_scope
+from newsletter.core.models import Digest, Subscriber
 
 DEMO_EMAIL = "demo.researcher@example.org"
 DEMO_SOURCES = ["arxiv-cs.CL", "arxiv-cs.LG"]
@@ -38,8 +41,8 @@ def arxiv_reachable(timeout: float = 3.0) -> bool:
 
 def load_sample(session) -> int:
     data = resources.files("newsletter").joinpath("sample_data/arxiv_sample.rss.xml").read_bytes()
-    papers = harvest.parse("arxiv_rss", data)
-    harvest.store(session, papers)
+    papers = harvester.parse("arxiv_rss", data)
+    harvester.store(session, papers)
     return len(papers)
 
 
@@ -47,8 +50,8 @@ def reset_demo_subscriber(session) -> Subscriber:
     """Start from scratch each run, so the demo always has papers it has not 'sent' yet."""
     old = session.exec(select(Subscriber).where(Subscriber.email == DEMO_EMAIL)).first()
     if old is not None:
-        subscribers.delete_data(session, old)
-    return subscribers.subscribe(session, DEMO_EMAIL, confirmed=True, source="demo",
+        lifecycle.delete_data(session, old)
+    return lifecycle.subscribe(session, DEMO_EMAIL, confirmed=True, source="demo",
                                  timezone="UTC", send_hour=7, max_papers=10, **DEMO_TOPICS)
 
 
@@ -56,10 +59,10 @@ def run(*, offline: bool = False, console=None) -> dict:
     say = console.print if console else (lambda *a, **k: None)
     db.upgrade()
     with session_scope() as session:
-        harvest.ensure_sources(session)
+        harvester.ensure_sources(session)
         mode, count = "bundled sample (offline)", 0
         if not offline and arxiv_reachable():
-            results = harvest.harvest(session, DEMO_SOURCES, force=True, progress=True)
+            results = harvester.harvest(session, DEMO_SOURCES, force=True, progress=True)
             count = sum(r.count for r in results if r.status in ("ok", "not-modified"))
             mode = "live arXiv"
         if count == 0:

@@ -7,7 +7,7 @@ import itertools
 
 from sqlmodel import Session
 
-from newsletter.models import Interest, Paper, Subscriber, SubscriberStatus
+from newsletter.core.models import Interest, Paper, Subscriber, SubscriberStatus
 
 _ids = itertools.count(1)
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter import links
+from newsletter.core import links
 from newsletter.web.app import create_app
 from tests.factories import make_paper, make_subscriber
 

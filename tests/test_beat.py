@@ -42,7 +42,7 @@ def test_it_configures_at_least_once_delivery():
 
 
 def test_it_takes_the_tick_period_from_tick_minutes_unless_overridden(monkeypatch):
-    from newsletter import config
+    from newsletter.core import config
 
     monkeypatch.setenv("TICK_MINUTES", "3")
     config.get_settings.cache_clear()

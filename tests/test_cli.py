@@ -77,9 +77,9 @@ def test_it_refuses_an_unknown_kind_and_a_missing_file(tmp_path):
 
 
 def test_it_subscribes_confirmed_and_previews_with_explanations(tmp_path, session):
-    from newsletter import harvest
+    from newsletter.harvest import harvester
 
-    harvest.store(session, harvest.parse("arxiv_rss", arxiv_rss("cs.CL", PAPERS)))
+    harvester.store(session, harvester.parse("arxiv_rss", arxiv_rss("cs.CL", PAPERS)))
     result = run("subscribe", "Ada@Example.org", "--topic", "language models", "--category",
                  "cs.CL", "--author", "Grace Hopper", "--lang", "zh", "--tz", "Asia/Shanghai",
                  "--hour", "8", "--confirmed")
@@ -107,7 +107,7 @@ def test_it_rejects_bad_subscriptions_with_a_clear_message(args, words):
 def test_it_shows_who_is_due_on_a_dry_run_without_claiming(session):
     from sqlmodel import select
 
-    from newsletter.models import Digest
+    from newsletter.core.models import Digest
     from tests.factories import make_subscriber
 
     make_subscriber(session, "due@example.org", timezone="Asia/Shanghai", send_hour=7)
@@ -119,7 +119,7 @@ def test_it_shows_who_is_due_on_a_dry_run_without_claiming(session):
 
 def test_it_runs_the_demo_offline_and_says_where_the_email_is(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
-    from newsletter import config
+    from newsletter.core import config
 
     config.get_settings.cache_clear()
     result = run("demo", "--offline")

@@ -13,8 +13,11 @@ import pytest
 from bs4 import BeautifulSoup, Comment
 from sqlmodel import select
 
-from newsletter import config, i18n, llm, render
-from newsletter.compose import (
+from newsletter.core import config
+from newsletter.locale import i18n
+from newsletter.writing import llm
+from newsletter.compose import render
+from newsletter.compose.view import (
     HTML_BUDGET,
     CardView,
     DigestView,
@@ -23,7 +26,7 @@ from newsletter.compose import (
     render_digest,
     render_welcome,
 )
-from newsletter.models import Digest, DigestItem, DigestStatus, Subscriber
+from newsletter.core.models import Digest, DigestItem, DigestStatus, Subscriber
 from tests import factories
 
 WEB = "https://hub.example.org"
@@ -403,7 +406,8 @@ def test_it_composes_and_stores_a_digest(session):
 
 
 def test_it_links_cards_to_the_click_redirect_and_feedback_links_that_resolve(session):
-    from newsletter import links, track
+    from newsletter.core import links
+    from newsletter.tracking import track
 
     digest = make_digest(session, papers=1)
     compose_digest(session, digest)
@@ -478,7 +482,7 @@ def test_it_records_why_the_writer_fell_back(session, monkeypatch):
 def test_it_composes_on_postgresql(pg_url):
     from sqlmodel import Session
 
-    from newsletter import db
+    from newsletter.core import db
 
     with Session(db.engine_for(pg_url), expire_on_commit=False) as pg:
         digest = make_digest(pg, locale="zh")
@@ -521,7 +525,7 @@ def test_it_writes_the_same_inline_styles_as_premailer_alone(monkeypatch, locale
     monkeypatch.setattr("itsdangerous.timed.TimestampSigner.get_timestamp",
                         lambda self: 1_795_000_000)
     baked = [email().html for email in emails]
-    monkeypatch.setattr("newsletter.compose.render_html", render.render_html_unbaked)
+    monkeypatch.setattr("newsletter.compose.view.render_html", render.render_html_unbaked)
     assert baked == [email().html for email in emails]
     assert all('class="cite"' not in html or 'class="cite" href="#card-1" style=' in html
                for html in baked)

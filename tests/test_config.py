@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from newsletter import config
+from newsletter.core import config
 
 
 def test_it_runs_on_embedded_defaults_without_any_variable(monkeypatch):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.feeds import FeedError, parse
-from newsletter.harvest import paper_json
+from newsletter.harvest.feeds import FeedError, parse
+from newsletter.harvest.harvester import paper_json
 
 SHARED = Path(os.environ.get("SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 FEEDS = SHARED / "fixtures" / "feeds"

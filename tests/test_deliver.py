@@ -11,8 +11,9 @@ import ssl
 import pytest
 from sqlmodel import select
 
-from newsletter import config, deliver
-from newsletter.models import Digest, DigestStatus, Event, SubscriberStatus, Suppression
+from newsletter.core import config
+from newsletter.delivery import deliver
+from newsletter.core.models import Digest, DigestStatus, Event, SubscriberStatus, Suppression
 from tests.factories import make_subscriber
 from tests.fake_sendgrid import API_KEY, FakeSendGrid
 

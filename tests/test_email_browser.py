@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.compose import render_confirmation, render_digest, render_welcome
-from newsletter.models import Subscriber
+from newsletter.compose.view import render_confirmation, render_digest, render_welcome
+from newsletter.core.models import Subscriber
 from tests.conftest import ARTIFACTS
 from tests.test_compose import HOSTILE, card, digest_view, worst_case_view
 

@@ -22,8 +22,10 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from newsletter import config, db, harvest
-from newsletter.models import Digest, DigestStatus, Event, Source
+from newsletter.core import config
+from newsletter.core import db
+from newsletter.harvest import harvester
+from newsletter.core.models import Digest, DigestStatus, Event, Source
 from tests.factories import make_subscriber
 from tests.fake_sendgrid import API_KEY, FakeSendGrid
 from tests.feedserver import FeedServer, arxiv_rss
@@ -48,7 +50,7 @@ def stack(pg_url, redis_url, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     config.get_settings.cache_clear()
     with Session(db.get_engine()) as session:
-        harvest.ensure_sources(session)
+        harvester.ensure_sources(session)
         for source in session.exec(select(Source)).all():
             source.url = f"{feeds.url}/{source.name}"
             feeds.routes[f"/{source.name}"] = arxiv_rss("cs.CL", PAPERS)

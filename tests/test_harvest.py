@@ -15,12 +15,13 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from newsletter import config, db
-from newsletter import harvest as harvest_module
-from newsletter.feeds import FeedError, parse
-from newsletter.harvest import fetch, harvest, harvest_source, store
-from newsletter.models import Paper, Source, utcnow
-from newsletter.sources import DEFAULT_SOURCES, ensure_sources, sources_for
+from newsletter.core import config
+from newsletter.core import db
+from newsletter.harvest import harvester as harvest_module
+from newsletter.harvest.feeds import FeedError, parse
+from newsletter.harvest.harvester import fetch, harvest, harvest_source, store
+from newsletter.core.models import Paper, Source, utcnow
+from newsletter.harvest.sources import DEFAULT_SOURCES, ensure_sources, sources_for
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 
@@ -537,7 +538,7 @@ def test_it_refuses_a_response_larger_than_the_cap_without_reading_it_all(
 
 
 def test_it_takes_the_row_a_concurrent_worker_created_instead_of_failing(session):
-    from newsletter import sources
+    from newsletter.harvest import sources
 
     spec = sources.arxiv_rss_source("math.AG")
     with Session(db.get_engine()) as other:  # the other worker commits first

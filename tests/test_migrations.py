@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from newsletter import db
+from newsletter.core import db
 
 
 def assert_schema_matches_models(url: str) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.feeds import FeedError, arxiv_id, parse, split_authors
-from newsletter.harvest import harvest_file, paper_json
-from newsletter.textclean import clean_text
+from newsletter.harvest.feeds import FeedError, arxiv_id, parse, split_authors
+from newsletter.harvest.harvester import harvest_file, paper_json
+from newsletter.harvest.textclean import clean_text
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 

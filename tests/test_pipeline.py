@@ -8,8 +8,10 @@ import datetime as dt
 import pytest
 from sqlmodel import select
 
-from newsletter import deliver, harvest, pipeline
-from newsletter.models import Digest, DigestItem, DigestStatus, Paper, Source
+from newsletter.delivery import deliver
+from newsletter.harvest import harvester
+from newsletter.scheduling import pipeline
+from newsletter.core.models import Digest, DigestItem, DigestStatus, Paper, Source
 from tests.factories import make_subscriber
 from tests.feedserver import FeedServer, arxiv_rss
 
@@ -30,7 +32,7 @@ PAPERS = [
 @pytest.fixture
 def feeds(session):
     """Every registered source points at one local server serving the same arXiv feed."""
-    harvest.ensure_sources(session)
+    harvester.ensure_sources(session)
     server = FeedServer({})
     body = arxiv_rss("cs.CL", PAPERS)
     for source in session.exec(select(Source)).all():
@@ -103,7 +105,7 @@ def test_it_is_harmless_to_run_a_finished_digest_again(session, feeds, settings_
 
 def test_it_previews_without_counting_the_papers_as_sent(session, feeds):
     subscriber = make_subscriber(session, keywords=("language models",))
-    harvest.harvest(session)
+    harvester.harvest(session)
     result = pipeline.preview(session, subscriber, dt.date(2026, 11, 24))
     assert result.html and result.text and b"List-Unsubscribe" in result.eml
     assert session.exec(select(Digest)).all() == []  # nothing recorded
@@ -113,7 +115,7 @@ def test_it_previews_without_counting_the_papers_as_sent(session, feeds):
 
 
 def test_a_tick_picks_up_a_digest_whose_chain_was_lost(session, feeds):
-    from newsletter.models import utcnow
+    from newsletter.core.models import utcnow
 
     subscriber = make_subscriber(session, keywords=("language models",))
     lost = Digest(subscriber_id=subscriber.id, local_date=utcnow().date(),
@@ -150,10 +152,10 @@ def test_it_runs_a_batch_of_digests_through_each_step_once(session, feeds, setti
 
 def test_it_checks_freshness_in_one_query_before_any_fetch(session, feeds):
     names = ["arxiv-cs.CL", "arxiv-cs.LG"]
-    assert not harvest.all_fresh(session, names)  # never fetched
-    harvest.harvest(session, names)
-    assert harvest.all_fresh(session, names)
-    assert not harvest.all_fresh(session, [*names, "arxiv-cs.CV"])  # one is missing
+    assert not harvester.all_fresh(session, names)  # never fetched
+    harvester.harvest(session, names)
+    assert harvester.all_fresh(session, names)
+    assert not harvester.all_fresh(session, [*names, "arxiv-cs.CV"])  # one is missing
     hits = dict(feeds.hits)
     digest_id = new_digest(session, make_subscriber(session, keywords=(), categories=("cs.CL",)))
     assert pipeline.run_digest(digest_id) == DigestStatus.SENT

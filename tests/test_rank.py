@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import rank
-from newsletter.rank import Corpus, Doc, Profile, author_key, explain
+from newsletter.ranking import rank
+from newsletter.ranking.rank import Corpus, Doc, Profile, author_key, explain
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -226,7 +226,7 @@ def test_it_ranks_the_evaluation_set_well_and_never_misses_a_followed_author():
 
 
 def test_it_gives_reasons_as_data_that_read_in_english_and_chinese():
-    from newsletter.i18n import reason_text
+    from newsletter.locale.i18n import reason_text
 
     docs = [doc("Graph networks", "We study 知识蒸馏 with language models in detail.",
                 categories=["cs.LG", "cs.CL"], authors=["Zhuokai Zhao"])]
@@ -251,7 +251,7 @@ def test_it_gives_reasons_as_data_that_read_in_english_and_chinese():
 
 
 def test_it_names_the_source_or_says_recent_when_nothing_else_matched():
-    from newsletter.i18n import reason_text
+    from newsletter.locale.i18n import reason_text
 
     corpus = Corpus([doc("Tokenizers", source="arxiv")])
     assert rank.reasons(corpus, Profile(sources=["arXiv"]), 0)[0] == [

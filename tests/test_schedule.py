@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 from sqlmodel import select
 
-from newsletter import arxiv_calendar as cal
-from newsletter import config, schedule
-from newsletter.models import Digest, DigestStatus, SubscriberStatus
+from newsletter.scheduling import arxiv_calendar as cal
+from newsletter.core import config
+from newsletter.scheduling import schedule
+from newsletter.core.models import Digest, DigestStatus, SubscriberStatus
 from tests.factories import make_subscriber
 
 UTC = dt.UTC
@@ -181,7 +182,7 @@ def test_it_composes_a_short_note_instead_when_asked(session, monkeypatch):
 def test_it_claims_thousands_of_subscribers_in_one_tick_quickly(session):
     import time
 
-    from newsletter.models import Subscriber
+    from newsletter.core.models import Subscriber
 
     session.add_all([Subscriber(email=f"s{n}@example.org", status="active",
                                 timezone=("UTC", "Asia/Kolkata", "America/Chicago")[n % 3],

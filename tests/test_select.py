@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func
 from sqlmodel import select
 
-from newsletter.models import (
+from newsletter.core.models import (
     Digest,
     DigestItem,
     DigestStatus,
@@ -17,7 +17,7 @@ from newsletter.models import (
     Subscriber,
     utcnow,
 )
-from newsletter.select import explain_rows, select_batch, select_papers, window_index
+from newsletter.ranking.candidates import explain_rows, select_batch, select_papers, window_index
 from tests.factories import make_paper, make_subscriber
 
 # Times as the models store them (naive or aware UTC, whichever `utcnow` gives).
@@ -222,7 +222,7 @@ def test_it_explains_the_ranked_list_for_the_preview(session):
 def test_it_follows_the_same_rules_on_postgresql(pg_url):
     from sqlmodel import Session
 
-    from newsletter import db
+    from newsletter.core import db
 
     with Session(db.engine_for(pg_url), expire_on_commit=False) as session:
         ada = make_subscriber(session, keywords=("graph neural networks",),
@@ -239,8 +239,8 @@ def test_it_follows_the_same_rules_on_postgresql(pg_url):
 
 
 def test_it_keeps_reasons_as_data_that_compose_can_recompute(session):
-    from newsletter import i18n
-    from newsletter.select import explain_papers
+    from newsletter.locale import i18n
+    from newsletter.ranking.candidates import explain_papers
 
     ada = make_subscriber(session, keywords=("graph neural networks",), categories=("cs.CL",),
                           authors=("Zhao, Zhuokai",))

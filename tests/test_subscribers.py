@@ -11,8 +11,9 @@ from email import policy
 import pytest
 from sqlmodel import select
 
-from newsletter import links, subscribers
-from newsletter.models import (
+from newsletter.core import links
+from newsletter.subscribers import lifecycle
+from newsletter.core.models import (
     Digest,
     DigestItem,
     Event,
@@ -22,7 +23,7 @@ from newsletter.models import (
     SubscriberStatus,
     utcnow,
 )
-from newsletter.subscribers import InvalidInput
+from newsletter.subscribers.lifecycle import InvalidInput
 from tests.factories import make_paper, make_subscriber
 
 
@@ -41,14 +42,14 @@ def outbox_texts(settings) -> list[str]:
 # --- email addresses ----------------------------------------------------------------------
 
 def test_it_lower_cases_and_trims_addresses():
-    assert subscribers.normalize_email("  Ada.Lovelace@Example.ORG ") == "ada.lovelace@example.org"
+    assert lifecycle.normalize_email("  Ada.Lovelace@Example.ORG ") == "ada.lovelace@example.org"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "not-an-address", "a@", "@b.org", "a b@c.org",
                                  "x" * 400 + "@example.org", None, 42])
 def test_it_refuses_invalid_addresses_with_a_clear_message(raw):
     with pytest.raises(InvalidInput) as caught:
-        subscribers.normalize_email(raw)
+        lifecycle.normalize_email(raw)
     assert caught.value.field == "email"
     assert "email address" in str(caught.value)
 
@@ -57,14 +58,14 @@ def test_it_refuses_invalid_addresses_with_a_clear_message(raw):
                                  "ada@example.org\rX: y", "ada\x00@example.org"])
 def test_it_refuses_header_injection_in_the_address(raw):
     with pytest.raises(InvalidInput) as caught:
-        subscribers.normalize_email(raw)
+        lifecycle.normalize_email(raw)
     assert caught.value.key == "email_header"
 
 
 # --- subscribe ------------------------------------------------------------------------------
 
 def test_it_creates_a_pending_subscription_with_its_topics(session):
-    subscriber = subscribers.subscribe(
+    subscriber = lifecycle.subscribe(
         session, "Ada@Example.org", keywords=["language models", " knowledge   distillation "],
         categories=["cs.CL"], authors=["Zhuokai Zhao"], excludes=["survey"], locale="zh",
         timezone="Asia/Shanghai", send_hour=8, frequency="weekly", weekday=2, max_papers=5)
@@ -73,13 +74,13 @@ def test_it_creates_a_pending_subscription_with_its_topics(session):
     assert (subscriber.locale, subscriber.timezone, subscriber.send_hour) == ("zh", "Asia/Shanghai", 8)
     assert (subscriber.frequency, subscriber.weekday, subscriber.max_papers) == ("weekly", 2, 5)
     assert subscriber.consent_source == "web" and subscriber.consent_at is not None
-    assert subscribers.interests(session, subscriber) == {
+    assert lifecycle.interests(session, subscriber) == {
         "keywords": ["language models", "knowledge distillation"], "categories": ["cs.CL"],
         "authors": ["Zhuokai Zhao"], "excludes": ["survey"], "sources": []}
 
 
 def test_it_creates_an_active_subscription_when_an_operator_confirms(session):
-    subscriber = subscribers.subscribe(session, "ada@example.org", confirmed=True, source="cli")
+    subscriber = lifecycle.subscribe(session, "ada@example.org", confirmed=True, source="cli")
     assert subscriber.status == SubscriberStatus.ACTIVE
     assert subscriber.consent_source == "cli"
 
@@ -106,7 +107,7 @@ def test_it_creates_an_active_subscription_when_an_operator_confirms(session):
 ])
 def test_it_refuses_bad_input_and_stores_nothing(session, fields, field, key):
     with pytest.raises(InvalidInput) as caught:
-        subscribers.subscribe(session, "ada@example.org", **fields)
+        lifecycle.subscribe(session, "ada@example.org", **fields)
     assert (caught.value.field, caught.value.key) == (field, key)
     assert caught.value.message  # a sentence, not a code
     assert session.exec(select(Subscriber)).all() == []
@@ -115,7 +116,7 @@ def test_it_refuses_bad_input_and_stores_nothing(session, fields, field, key):
 
 def test_it_counts_keywords_categories_and_authors_together_against_the_limit(session):
     with pytest.raises(InvalidInput) as caught:
-        subscribers.subscribe(session, "ada@example.org", keywords=[f"k{n}" for n in range(15)],
+        lifecycle.subscribe(session, "ada@example.org", keywords=[f"k{n}" for n in range(15)],
                               authors=[f"Author {n}" for n in range(16)])
     assert caught.value.key == "too_many_topics"
 
@@ -123,52 +124,52 @@ def test_it_counts_keywords_categories_and_authors_together_against_the_limit(se
 def test_it_accepts_real_arxiv_category_codes(session):
     codes = ["cs.CL", "math.AP", "astro-ph.GA", "hep-th", "cond-mat.mes-hall",
              "physics.optics", "q-bio.NC", "stat.ML", "quant-ph"]
-    subscriber = subscribers.subscribe(session, "ada@example.org", categories=codes)
-    assert subscribers.interests(session, subscriber)["categories"] == codes
+    subscriber = lifecycle.subscribe(session, "ada@example.org", categories=codes)
+    assert lifecycle.interests(session, subscriber)["categories"] == codes
 
 
 def test_it_does_not_alter_an_active_subscriber_on_an_anonymous_subscribe(session):
     active = make_subscriber(session, keywords=("proteins",), send_hour=6)
-    again = subscribers.subscribe(session, "ADA@example.org", keywords=["spam"], send_hour=3)
+    again = lifecycle.subscribe(session, "ADA@example.org", keywords=["spam"], send_hour=3)
     assert again.id == active.id
     assert again.status == SubscriberStatus.ACTIVE and again.send_hour == 6
-    assert subscribers.interests(session, again)["keywords"] == ["proteins"]
+    assert lifecycle.interests(session, again)["keywords"] == ["proteins"]
 
 
 def test_it_lets_a_pending_subscriber_resend_the_form_with_new_topics(session):
-    subscribers.subscribe(session, "ada@example.org", keywords=["first"])
-    again = subscribers.subscribe(session, "ada@example.org", keywords=["second"])
+    lifecycle.subscribe(session, "ada@example.org", keywords=["first"])
+    again = lifecycle.subscribe(session, "ada@example.org", keywords=["second"])
     assert again.status == SubscriberStatus.PENDING
-    assert subscribers.interests(session, again)["keywords"] == ["second"]
+    assert lifecycle.interests(session, again)["keywords"] == ["second"]
 
 
 def test_it_sends_a_resubscribed_address_back_to_pending_and_revokes_old_links(session):
     subscriber = make_subscriber(session, status=SubscriberStatus.UNSUBSCRIBED)
     old_link = token_for("preferences", subscriber)
-    again = subscribers.subscribe(session, "ada@example.org", keywords=["new topic"])
+    again = lifecycle.subscribe(session, "ada@example.org", keywords=["new topic"])
     assert again.status == SubscriberStatus.PENDING
     with pytest.raises(links.InvalidToken):
-        subscribers.subscriber_from_token(session, "preferences", old_link)
-    assert subscribers.confirm(session, token_for("confirm", again)).status == "active"
+        lifecycle.subscriber_from_token(session, "preferences", old_link)
+    assert lifecycle.confirm(session, token_for("confirm", again)).status == "active"
 
 
 # --- confirmation ---------------------------------------------------------------------------
 
 def test_it_activates_a_subscription_with_the_confirmation_link(session):
-    subscriber = subscribers.subscribe(session, "ada@example.org")
-    confirmed = subscribers.confirm(session, token_for("confirm", subscriber))
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
+    confirmed = lifecycle.confirm(session, token_for("confirm", subscriber))
     assert confirmed.status == SubscriberStatus.ACTIVE
-    assert subscribers.confirm(session, token_for("confirm", subscriber)).status == "active"
+    assert lifecycle.confirm(session, token_for("confirm", subscriber)).status == "active"
 
 
 def test_it_refuses_an_expired_confirmation_link(session, monkeypatch):
-    subscriber = subscribers.subscribe(session, "ada@example.org")
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
     eight_days_ago = time.time() - 8 * 24 * 3600
     with monkeypatch.context() as patch:
         patch.setattr(time, "time", lambda: eight_days_ago)
         token = token_for("confirm", subscriber)
     with pytest.raises(links.InvalidToken, match="expired"):
-        subscribers.confirm(session, token)
+        lifecycle.confirm(session, token)
     assert session.get(Subscriber, subscriber.id).status == SubscriberStatus.PENDING
 
 
@@ -181,19 +182,19 @@ def test_it_refuses_an_expired_confirmation_link(session, monkeypatch):
     lambda s: "x" * 5000,
 ])
 def test_it_refuses_tampered_or_wrong_purpose_confirmation_links(session, make):
-    subscriber = subscribers.subscribe(session, "ada@example.org")
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
     with pytest.raises(links.InvalidToken):
-        subscribers.confirm(session, make(subscriber))
+        lifecycle.confirm(session, make(subscriber))
     assert session.get(Subscriber, subscriber.id).status == SubscriberStatus.PENDING
 
 
 def test_it_does_not_reactivate_an_unsubscribed_address_with_an_old_confirmation_link(session):
-    subscriber = subscribers.subscribe(session, "ada@example.org")
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
     token = token_for("confirm", subscriber)
-    subscribers.confirm(session, token)
-    subscribers.unsubscribe(session, subscriber, "test")
+    lifecycle.confirm(session, token)
+    lifecycle.unsubscribe(session, subscriber, "test")
     with pytest.raises(links.InvalidToken):
-        subscribers.confirm(session, token)
+        lifecycle.confirm(session, token)
 
 
 def test_it_revokes_every_link_when_the_token_version_changes(session):
@@ -203,25 +204,25 @@ def test_it_revokes_every_link_when_the_token_version_changes(session):
     session.commit()
     for purpose, token in tokens.items():
         with pytest.raises(links.InvalidToken):
-            subscribers.subscriber_from_token(session, purpose, token)
+            lifecycle.subscriber_from_token(session, purpose, token)
 
 
 def test_it_emails_the_confirmation_link_only_to_pending_subscribers(session, settings_env):
-    pending = subscribers.subscribe(session, "ada@example.org")
+    pending = lifecycle.subscribe(session, "ada@example.org")
     active = make_subscriber(session, "bob@example.org")
-    assert subscribers.send_confirmation(session, pending) is True
-    assert subscribers.send_confirmation(session, active) is False
+    assert lifecycle.send_confirmation(session, pending) is True
+    assert lifecycle.send_confirmation(session, active) is False
     [body] = outbox_texts(settings_env)
     assert "https://hub.example.org/confirm/" in body
 
 
 def test_it_sends_no_confirmation_to_a_suppressed_address(session, settings_env):
-    from newsletter.models import Suppression
+    from newsletter.core.models import Suppression
 
     session.add(Suppression(email="ada@example.org", reason="spamreport"))
     session.commit()
-    pending = subscribers.subscribe(session, "ada@example.org")
-    assert subscribers.send_confirmation(session, pending) is False
+    pending = lifecycle.subscribe(session, "ada@example.org")
+    assert lifecycle.send_confirmation(session, pending) is False
     assert outbox_texts(settings_env) == []
 
 
@@ -229,9 +230,9 @@ def test_it_sends_no_confirmation_to_a_suppressed_address(session, settings_env)
 
 def test_it_updates_only_the_preferences_given(session):
     subscriber = make_subscriber(session, keywords=("proteins",), authors=("Ada Lovelace",))
-    subscribers.update_preferences(session, subscriber, keywords=["folding", "docking"],
+    lifecycle.update_preferences(session, subscriber, keywords=["folding", "docking"],
                                    send_hour=21, timezone="Europe/Paris", max_papers=15)
-    chosen = subscribers.interests(session, subscriber)
+    chosen = lifecycle.interests(session, subscriber)
     assert chosen["keywords"] == ["folding", "docking"]
     assert chosen["authors"] == ["Ada Lovelace"]
     assert (subscriber.send_hour, subscriber.timezone, subscriber.max_papers) == (21, "Europe/Paris", 15)
@@ -240,32 +241,32 @@ def test_it_updates_only_the_preferences_given(session):
 def test_it_refuses_unknown_or_bad_preferences_without_changing_anything(session):
     subscriber = make_subscriber(session, keywords=("proteins",))
     with pytest.raises(InvalidInput):
-        subscribers.update_preferences(session, subscriber, keywords=["ok"], send_hour=99)
+        lifecycle.update_preferences(session, subscriber, keywords=["ok"], send_hour=99)
     with pytest.raises(InvalidInput) as caught:
-        subscribers.update_preferences(session, subscriber, email="eve@evil.org")
+        lifecycle.update_preferences(session, subscriber, email="eve@evil.org")
     assert caught.value.key == "unknown_field"
     session.refresh(subscriber)
-    assert subscribers.interests(session, subscriber)["keywords"] == ["proteins"]
+    assert lifecycle.interests(session, subscriber)["keywords"] == ["proteins"]
     assert subscriber.email == "ada@example.org" and subscriber.send_hour == 7
 
 
 def test_it_pauses_and_resumes(session):
     subscriber = make_subscriber(session)
-    assert subscribers.pause(session, subscriber).status == SubscriberStatus.PAUSED
-    assert subscribers.pause(session, subscriber).status == SubscriberStatus.PAUSED
-    assert subscribers.resume(session, subscriber).status == SubscriberStatus.ACTIVE
+    assert lifecycle.pause(session, subscriber).status == SubscriberStatus.PAUSED
+    assert lifecycle.pause(session, subscriber).status == SubscriberStatus.PAUSED
+    assert lifecycle.resume(session, subscriber).status == SubscriberStatus.ACTIVE
 
 
 def test_it_cannot_pause_a_subscription_that_is_not_confirmed(session):
-    subscriber = subscribers.subscribe(session, "ada@example.org")
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
     with pytest.raises(InvalidInput):
-        subscribers.pause(session, subscriber)
+        lifecycle.pause(session, subscriber)
 
 
 def test_it_unsubscribes_once_however_often_asked(session):
     subscriber = make_subscriber(session)
-    subscribers.unsubscribe(session, subscriber, "one-click")
-    subscribers.unsubscribe(session, subscriber, "one-click")
+    lifecycle.unsubscribe(session, subscriber, "one-click")
+    lifecycle.unsubscribe(session, subscriber, "one-click")
     assert subscriber.status == SubscriberStatus.UNSUBSCRIBED
     events = session.exec(select(Event).where(Event.type == "unsubscribe")).all()
     assert len(events) == 1 and events[0].payload["reason"] == "one-click"
@@ -290,7 +291,7 @@ def digest_with_history(session, subscriber):
 def test_it_exports_everything_held_about_a_subscriber_as_json(session):
     subscriber = make_subscriber(session, keywords=("proteins",))
     _digest, paper = digest_with_history(session, subscriber)
-    data = json.loads(json.dumps(subscribers.export_data(session, subscriber)))
+    data = json.loads(json.dumps(lifecycle.export_data(session, subscriber)))
     assert data["subscriber"]["email"] == "ada@example.org"
     assert data["interests"]["keywords"] == ["proteins"]
     assert data["digests"] == [{"date": "2026-11-25", "status": "sent", "subject": "Today in NLP",
@@ -303,7 +304,7 @@ def test_it_deletes_a_subscriber_and_everything_that_points_at_them(session):
     subscriber = make_subscriber(session)
     other = make_subscriber(session, "bob@example.org")
     digest_with_history(session, subscriber)
-    subscribers.delete_data(session, subscriber)
+    lifecycle.delete_data(session, subscriber)
     for table in (Digest, DigestItem, Feedback, Event):
         assert session.exec(select(table)).all() == []
     assert session.exec(select(Subscriber)).all() == [other]
@@ -311,14 +312,14 @@ def test_it_deletes_a_subscriber_and_everything_that_points_at_them(session):
 
 
 def test_it_expires_subscriptions_left_unconfirmed_for_seven_days(session):
-    stale = subscribers.subscribe(session, "stale@example.org")
-    fresh = subscribers.subscribe(session, "fresh@example.org")
+    stale = lifecycle.subscribe(session, "stale@example.org")
+    fresh = lifecycle.subscribe(session, "fresh@example.org")
     active = make_subscriber(session, "active@example.org")
     week_ago = utcnow() - dt.timedelta(days=8)
     stale.created_at = stale.consent_at = week_ago
     active.created_at = week_ago
     session.commit()
-    assert subscribers.expire_unconfirmed(session, utcnow()) == 1
+    assert lifecycle.expire_unconfirmed(session, utcnow()) == 1
     emails = {s.email for s in session.exec(select(Subscriber)).all()}
     assert emails == {fresh.email, active.email}
 
@@ -327,32 +328,32 @@ def test_it_expires_subscriptions_left_unconfirmed_for_seven_days(session):
 def test_it_runs_the_whole_lifecycle_on_postgresql(pg_url):
     from sqlmodel import Session
 
-    from newsletter.db import engine_for
+    from newsletter.core.db import engine_for
 
     with Session(engine_for(pg_url), expire_on_commit=False) as session:
-        subscriber = subscribers.subscribe(session, "Ada@Example.org", keywords=["proteins"],
+        subscriber = lifecycle.subscribe(session, "Ada@Example.org", keywords=["proteins"],
                                            categories=["q-bio.BM"], timezone="America/New_York")
-        subscribers.confirm(session, token_for("confirm", subscriber))
-        subscribers.update_preferences(session, subscriber, authors=["Zhuokai Zhao"])
+        lifecycle.confirm(session, token_for("confirm", subscriber))
+        lifecycle.update_preferences(session, subscriber, authors=["Zhuokai Zhao"])
         digest_with_history(session, subscriber)
-        assert subscribers.export_data(session, subscriber)["interests"]["authors"] == [
+        assert lifecycle.export_data(session, subscriber)["interests"]["authors"] == [
             "Zhuokai Zhao"]
-        subscribers.unsubscribe(session, subscriber, "test")
-        subscribers.delete_data(session, subscriber)
+        lifecycle.unsubscribe(session, subscriber, "test")
+        lifecycle.delete_data(session, subscriber)
         assert session.exec(select(Subscriber)).all() == []
-        stale = subscribers.subscribe(session, "stale@example.org")
+        stale = lifecycle.subscribe(session, "stale@example.org")
         stale.created_at = stale.consent_at = utcnow() - dt.timedelta(days=9)
         session.commit()
-        assert subscribers.expire_unconfirmed(session) == 1
+        assert lifecycle.expire_unconfirmed(session) == 1
 
 
 def test_it_never_lets_an_old_link_open_a_newcomer_who_got_a_reused_id(session):
-    from newsletter import links
+    from newsletter.core import links
 
-    alice = subscribers.subscribe(session, "alice@example.org", keywords=["x"], confirmed=True)
+    alice = lifecycle.subscribe(session, "alice@example.org", keywords=["x"], confirmed=True)
     stale = links.make_token("preferences", alice.id, alice.token_version)
-    subscribers.delete_data(session, alice)
-    bob = subscribers.subscribe(session, "bob@example.org", keywords=["y"], confirmed=True)
+    lifecycle.delete_data(session, alice)
+    bob = lifecycle.subscribe(session, "bob@example.org", keywords=["y"], confirmed=True)
     assert bob.id != alice.id
     with pytest.raises(links.InvalidToken):
-        subscribers.subscriber_from_token(session, "preferences", stale)
+        lifecycle.subscriber_from_token(session, "preferences", stale)

@@ -12,12 +12,13 @@ import anthropic
 import pytest
 from sqlmodel import select
 
-from newsletter import config, llm
-from newsletter.models import LlmCall, PaperSummary, SynthesisCache
-from newsletter.offline_writer import key_sentence, write_offline
-from newsletter.prompts import SUMMARY_VERSION, validate_summaries, validate_synthesis
-from newsletter.select import Pick
-from newsletter.synthesize import (
+from newsletter.core import config
+from newsletter.writing import llm
+from newsletter.core.models import LlmCall, PaperSummary, SynthesisCache
+from newsletter.writing.offline_writer import key_sentence, write_offline
+from newsletter.writing.prompts import SUMMARY_VERSION, validate_summaries, validate_synthesis
+from newsletter.ranking.candidates import Pick
+from newsletter.writing.synthesize import (
     batch_custom_id, spend_stats, summarize_batch, summarize_recent, write,
 )
 from tests import factories
@@ -416,7 +417,7 @@ def test_it_writes_recent_summaries_now_in_chunks(session, fake):
 def test_it_caches_and_reports_spend_on_postgresql(pg_url, fake):
     from sqlmodel import Session
 
-    from newsletter import db
+    from newsletter.core import db
 
     with Session(db.engine_for(pg_url), expire_on_commit=False) as session:
         picks = make_picks(session)
@@ -429,7 +430,7 @@ def test_it_caches_and_reports_spend_on_postgresql(pg_url, fake):
 
 def reasoned_picks(session):
     """Two papers matched the keyword in the title, three only the followed category."""
-    from newsletter.rank import Reason
+    from newsletter.ranking.rank import Reason
 
     picks = []
     for i, abstract in enumerate(ABSTRACTS + ABSTRACTS[:2]):
@@ -470,7 +471,7 @@ def test_it_names_a_category_theme_only_when_no_keyword_matched(session):
 
 
 def test_it_names_keyword_groups_in_sentence_case_and_leaves_other_names_alone():
-    from newsletter.offline_writer import topic_label
+    from newsletter.writing.offline_writer import topic_label
 
     assert topic_label("language models") == "Language models"
     assert [topic_label(x) for x in ("cs.CL", "iPhone apps", "知识蒸馏", "GNNs")] == \
@@ -478,7 +479,7 @@ def test_it_names_keyword_groups_in_sentence_case_and_leaves_other_names_alone()
 
 
 def test_it_takes_the_theme_from_a_keyword_group_even_when_small_groups_merge(session):
-    from newsletter.rank import Reason
+    from newsletter.ranking.rank import Reason
 
     picks = []
     for i, (kind, value) in enumerate([("author", "Ada Lovelace"), ("author", "Alan Turing"),

@@ -13,8 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from newsletter import config, deliver, links, stats, track
-from newsletter.models import (
+from newsletter.core import config
+from newsletter.delivery import deliver
+from newsletter.core import links
+from newsletter.tracking import stats
+from newsletter.tracking import track
+from newsletter.core.models import (
     Digest,
     DigestStatus,
     Event,

@@ -12,8 +12,9 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from newsletter import links, subscribers
-from newsletter.models import Digest, DigestItem, Event, Feedback, Subscriber, SubscriberStatus
+from newsletter.core import links
+from newsletter.subscribers import lifecycle
+from newsletter.core.models import Digest, DigestItem, Event, Feedback, Subscriber, SubscriberStatus
 from newsletter.web.app import create_app
 from tests.factories import make_paper, make_subscriber
 
@@ -124,7 +125,7 @@ def test_it_asks_to_check_the_inbox_and_emails_a_confirmation_link(client, sessi
     assert "Check your inbox" in text_of(page)
     subscriber = session.exec(select(Subscriber)).one()
     assert subscriber.status == SubscriberStatus.PENDING and subscriber.timezone == "Europe/Paris"
-    assert subscribers.interests(session, subscriber)["excludes"] == ["survey", "benchmark"]
+    assert lifecycle.interests(session, subscriber)["excludes"] == ["survey", "benchmark"]
     [message] = outbox(settings_env)
     assert message["To"] == "ada@example.org"
     assert link_in(message, "/confirm/")
@@ -248,7 +249,7 @@ def test_it_confirms_from_the_emailed_link_and_sends_a_welcome(client, session, 
 ])
 def test_it_refuses_tampered_and_wrong_purpose_confirmation_links(client, session, purpose,
                                                                   change, message):
-    subscriber = subscribers.subscribe(session, "ada@example.org")
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
     page = client.get(f"/confirm/{change(token(purpose, subscriber))}")
     assert page.status_code == 400 and message in text_of(page)
     session.refresh(subscriber)
@@ -258,7 +259,7 @@ def test_it_refuses_tampered_and_wrong_purpose_confirmation_links(client, sessio
 def test_it_says_when_a_confirmation_link_has_expired(client, session, monkeypatch):
     import time
 
-    subscriber = subscribers.subscribe(session, "ada@example.org")
+    subscriber = lifecycle.subscribe(session, "ada@example.org")
     with monkeypatch.context() as patch:
         patch.setattr(time, "time", lambda: 1_000_000.0)
         old = token("confirm", subscriber)
@@ -299,7 +300,7 @@ def test_it_saves_preferences_and_previews_the_next_picks(client, session, paper
     assert len(BeautifulSoup(page.text, "html.parser").select("aside .card")) == 5
     session.refresh(subscriber)
     assert (subscriber.send_hour, subscriber.max_papers, subscriber.weekday) == (21, 5, 4)
-    assert subscribers.interests(session, subscriber)["keywords"] == ["language models", "corpus 3"]
+    assert lifecycle.interests(session, subscriber)["keywords"] == ["language models", "corpus 3"]
 
 
 def test_it_refuses_bad_preferences_inline_without_changing_anything(client, session):
@@ -308,7 +309,7 @@ def test_it_refuses_bad_preferences_inline_without_changing_anything(client, ses
     page = client.post(path, data=prefs_form(client, path, keywords="new", max_papers="50"))
     assert page.status_code == 422
     assert "from 5 to 15" in BeautifulSoup(page.text, "html.parser").find(id="max_papers-error").text
-    assert subscribers.interests(session, subscriber)["keywords"] == ["proteins"]
+    assert lifecycle.interests(session, subscriber)["keywords"] == ["proteins"]
     no_csrf = client.post(path, data=prefs_form(client, path, csrf_token="", keywords="x"))
     assert no_csrf.status_code == 403
 
@@ -511,7 +512,7 @@ def test_it_reads_and_updates_preferences_through_the_api(client, session):
 
 
 def test_it_confirms_unsubscribes_exports_and_deletes_through_the_api(client, session):
-    subscriber = subscribers.subscribe(session, "ada@example.org", keywords=["proteins"])
+    subscriber = lifecycle.subscribe(session, "ada@example.org", keywords=["proteins"])
     assert client.post(f"/api/confirm/{token('confirm', subscriber)}").json()["status"] == "active"
     assert client.post(f"/api/unsubscribe/{token('unsubscribe', subscriber)}").json() == {
         "status": "unsubscribed"}
@@ -533,13 +534,13 @@ def test_it_has_every_web_string_and_message_in_both_languages():
     from newsletter.web.i18n_web import WEB_STRINGS
 
     assert set(WEB_STRINGS["en"]) <= set(WEB_STRINGS["zh"])
-    assert set(subscribers.MESSAGES) <= set(WEB_STRINGS["zh"])
+    assert set(lifecycle.MESSAGES) <= set(WEB_STRINGS["zh"])
 
 
 def test_it_reports_unhealthy_when_the_schema_is_missing(client):
     from sqlmodel import SQLModel
 
-    from newsletter.db import get_engine
+    from newsletter.core.db import get_engine
 
     SQLModel.metadata.drop_all(get_engine())
     assert client.get("/healthz").status_code == 503

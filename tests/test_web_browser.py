@@ -18,8 +18,9 @@ from email import policy
 import pytest
 from sqlmodel import select
 
-from newsletter import config, subscribers
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.core import config
+from newsletter.subscribers import lifecycle
+from newsletter.core.models import Subscriber, SubscriberStatus
 from tests.conftest import ARTIFACTS
 from tests.factories import make_paper
 
@@ -131,7 +132,7 @@ def test_it_takes_a_reader_from_the_landing_page_to_unsubscribed(browser, live_s
     shoot(page, f"check-inbox-{width}")
     pending = subscriber_now(session, address)
     assert (pending.status, pending.timezone, pending.send_hour) == ("pending", "Asia/Shanghai", 6)
-    assert subscribers.interests(session, pending)["authors"] == ["Ada Lovelace"]
+    assert lifecycle.interests(session, pending)["authors"] == ["Ada Lovelace"]
 
     # The confirmation email, then the preferences page
     page.goto(emailed_link(settings_env, "/confirm/"))
@@ -146,7 +147,7 @@ def test_it_takes_a_reader_from_the_landing_page_to_unsubscribed(browser, live_s
     page.click("#preferences-form button[value=save]")
     page.wait_for_selector("text=Saved.")
     shoot(page, f"preferences-saved-{width}")
-    chosen = subscribers.interests(session, subscriber_now(session, address))
+    chosen = lifecycle.interests(session, subscriber_now(session, address))
     assert chosen["keywords"] == ["protein folding"] and chosen["categories"] == ["cs.CL"]
     assert subscriber_now(session, address).max_papers == 5
 
@@ -176,7 +177,7 @@ def test_it_subscribes_without_javascript(browser, live_server, session):
     shoot(page, "check-inbox-nojs-zh-375")
     subscriber = subscriber_now(session, "nojs@example.org")
     assert subscriber.locale == "zh"
-    assert subscribers.interests(session, subscriber)["keywords"] == ["language models",
+    assert lifecycle.interests(session, subscriber)["keywords"] == ["language models",
                                                                     "protein folding"]
     context.close()
 

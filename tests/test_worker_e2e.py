@@ -13,8 +13,9 @@ import pytest
 from celery import Celery, chain
 from sqlmodel import Session, select
 
-from newsletter import db, harvest
-from newsletter.models import Digest, DigestStatus, Source
+from newsletter.core import db
+from newsletter.harvest import harvester
+from newsletter.core.models import Digest, DigestStatus, Source
 from tests.factories import make_subscriber
 from tests.feedserver import FeedServer, arxiv_rss
 from tests.test_pipeline import PAPERS
@@ -42,7 +43,7 @@ def test_it_runs_prepare_compose_deliver_in_a_real_worker(worker, pg_url, redis_
     server = FeedServer({})
     try:
         with Session(db.get_engine()) as session:
-            harvest.ensure_sources(session)
+            harvester.ensure_sources(session)
             for source in session.exec(select(Source)).all():
                 source.url = f"{server.url}/{source.name}"
                 source.enabled = source.kind == "arxiv_rss"

@@ -42,7 +42,7 @@ def env_name(entry: Entry) -> str:
 
 
 def schedule(environ: dict[str, str] | None = None) -> dict[str, dict]:
-    from newsletter.config import get_settings
+    from newsletter.core.config import get_settings
 
     environ = os.environ if environ is None else environ
     defaults = {"dispatch-due": get_settings().tick_minutes * 60}  # TICK_MINUTES

@@ -11,7 +11,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from newsletter.config import get_settings
+from newsletter.core.config import get_settings
 from workers.beat import schedule
 
 settings = get_settings()

@@ -16,9 +16,12 @@ import logging
 from celery.exceptions import Ignore
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from newsletter import deliver, harvest, pipeline, subscribers
-from newsletter.config import Settings, get_settings
-from newsletter.db import session_scope
+from newsletter.delivery import deliver
+from newsletter.harvest import harvester
+from newsletter.scheduling import pipeline
+from newsletter.subscribers import lifecycle
+from newsletter.core.config import Settings, get_settings
+from newsletter.core.db import session_scope
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -28,8 +31,8 @@ RETRY = dict(retry_backoff=True, retry_backoff_max=600, retry_jitter=True, max_r
 @app.task(autoretry_for=(OperationalError,), **RETRY)
 def harvest_all() -> int:
     with session_scope() as session:
-        harvest.ensure_sources(session)
-        return len(harvest.harvest(session))
+        harvester.ensure_sources(session)
+        return len(harvester.harvest(session))
 
 
 @app.task
@@ -137,4 +140,4 @@ def backend() -> deliver.EmailBackend:
 @app.task
 def expire_unconfirmed() -> int:
     with session_scope() as session:
-        return subscribers.expire_unconfirmed(session, dt.datetime.now(dt.UTC))
+        return lifecycle.expire_unconfirmed(session, dt.datetime.now(dt.UTC))

@@ -13,8 +13,8 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from newsletter.config import get_settings
-from newsletter.stats import FIELDS, DayStats, daily_stats, totals
+from newsletter.core.config import get_settings
+from newsletter.tracking.stats import FIELDS, DayStats, daily_stats, totals
 from newsletter.web.webhooks import SessionDep
 
 router = APIRouter()

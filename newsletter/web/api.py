@@ -14,16 +14,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from newsletter import links, subscribers
-from newsletter.models import Subscriber
+from newsletter.core import links
+from newsletter.subscribers import lifecycle
+from newsletter.core.models import Subscriber
 from newsletter.web.common import SessionDep, client_ip
 from newsletter.web.preview import preview
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
 
-Topic = Annotated[str, StringConstraints(max_length=subscribers.MAX_TOPIC_CHARS)]
-Topics = Annotated[list[Topic], Field(max_length=subscribers.MAX_TOPICS)]
+Topic = Annotated[str, StringConstraints(max_length=lifecycle.MAX_TOPIC_CHARS)]
+Topics = Annotated[list[Topic], Field(max_length=lifecycle.MAX_TOPICS)]
 
 
 class Strict(BaseModel):
@@ -41,7 +42,7 @@ class SubscribeIn(Strict):
     send_hour: int = Field(default=7, ge=0, le=23)
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: int = Field(default=0, ge=0, le=6)
-    max_papers: int = Field(default=10, ge=subscribers.MIN_PAPERS, le=subscribers.MAX_PAPERS)
+    max_papers: int = Field(default=10, ge=lifecycle.MIN_PAPERS, le=lifecycle.MAX_PAPERS)
 
 
 class PreferencesUpdate(Strict):
@@ -54,8 +55,8 @@ class PreferencesUpdate(Strict):
     send_hour: int | None = Field(default=None, ge=0, le=23)
     frequency: Literal["daily", "weekly"] | None = None
     weekday: int | None = Field(default=None, ge=0, le=6)
-    max_papers: int | None = Field(default=None, ge=subscribers.MIN_PAPERS,
-                                   le=subscribers.MAX_PAPERS)
+    max_papers: int | None = Field(default=None, ge=lifecycle.MIN_PAPERS,
+                                   le=lifecycle.MAX_PAPERS)
     paused: bool | None = Field(default=None, description="true pauses, false resumes")
 
 
@@ -102,22 +103,22 @@ class PreviewPage(BaseModel):
     papers: list[PaperCard]
 
 
-def invalid(error: subscribers.InvalidInput) -> HTTPException:
+def invalid(error: lifecycle.InvalidInput) -> HTTPException:
     return HTTPException(422, [{"loc": ["body", error.field], "type": error.key,
                                 "msg": error.message}])
 
 
 def from_token(session, purpose: str, token: str) -> Subscriber:
     try:
-        return subscribers.subscriber_from_token(session, purpose, token)
+        return lifecycle.subscriber_from_token(session, purpose, token)
     except links.InvalidToken as error:
         raise HTTPException(400, str(error)) from None
 
 
 def preferences_of(session, subscriber: Subscriber) -> Preferences:
-    chosen = subscribers.interests(session, subscriber)
+    chosen = lifecycle.interests(session, subscriber)
     return Preferences(email=subscriber.email, status=subscriber.status,
-                       **{k: getattr(subscriber, k) for k in subscribers.SCALARS},
+                       **{k: getattr(subscriber, k) for k in lifecycle.SCALARS},
                        **{k: chosen[k] for k in ("keywords", "categories", "authors", "excludes")})
 
 
@@ -129,15 +130,15 @@ def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> A
     if not limits.allow_ip(client_ip(request)):
         raise HTTPException(429, "too many attempts, try again later")
     try:
-        email = subscribers.normalize_email(body.email)
+        email = lifecycle.normalize_email(body.email)
         if not limits.allow_address(email):
             raise HTTPException(429, "too many attempts, try again later")
-        subscriber = subscribers.subscribe(session, email, **body.model_dump(exclude={"email"}),
+        subscriber = lifecycle.subscribe(session, email, **body.model_dump(exclude={"email"}),
                                            source="api")
-    except subscribers.InvalidInput as error:
+    except lifecycle.InvalidInput as error:
         raise invalid(error) from None
     try:
-        subscribers.send_confirmation(session, subscriber)
+        lifecycle.send_confirmation(session, subscriber)
     except Exception:  # same answer whether or not mail went out
         log.exception("confirmation email for subscriber %s failed", subscriber.id)
     return Accepted()
@@ -146,19 +147,19 @@ def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> A
 @router.get("/preview", response_model=PreviewPage)
 def api_preview(
     session: SessionDep,
-    keywords: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
-    categories: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
-    authors: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
-    excludes: Annotated[list[str], Query(max_length=subscribers.MAX_TOPICS)] = [],  # noqa: B006
+    keywords: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
+    categories: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
+    authors: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
+    excludes: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     per_page: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> PreviewPage:
     """Recent papers matching a draft of topics, a page at a time ("show another batch")."""
     try:
-        topics = {name: subscribers.clean_items(name, values) for name, values in (
+        topics = {name: lifecycle.clean_items(name, values) for name, values in (
             ("keywords", keywords), ("categories", categories), ("authors", authors),
             ("excludes", excludes))}
-    except subscribers.InvalidInput as error:
+    except lifecycle.InvalidInput as error:
         raise invalid(error) from None
     cards, has_more = preview(session, page=page, per_page=per_page, **topics)
     return PreviewPage(page=page, per_page=per_page, has_more=has_more,
@@ -168,7 +169,7 @@ def api_preview(
 @router.post("/confirm/{token}", response_model=Preferences, responses={400: {}})
 def api_confirm(token: str, session: SessionDep) -> Preferences:
     try:
-        subscriber = subscribers.confirm(session, token)
+        subscriber = lifecycle.confirm(session, token)
     except links.InvalidToken as error:
         raise HTTPException(400, str(error)) from None
     return preferences_of(session, subscriber)
@@ -187,14 +188,14 @@ def api_update_preferences(token: str, body: PreferencesUpdate, session: Session
     allowed = {True: ("active", "paused"), False: ("active", "paused", "unsubscribed")}
     if body.paused is not None and subscriber.status not in allowed[body.paused]:
         key = "cannot_pause" if body.paused else "cannot_resume"
-        raise invalid(subscribers.InvalidInput("paused", key))
+        raise invalid(lifecycle.InvalidInput("paused", key))
     try:
-        subscribers.update_preferences(session, subscriber, **fields)
+        lifecycle.update_preferences(session, subscriber, **fields)
         if body.paused is True:
-            subscribers.pause(session, subscriber)
+            lifecycle.pause(session, subscriber)
         elif body.paused is False:
-            subscribers.resume(session, subscriber)
-    except subscribers.InvalidInput as error:
+            lifecycle.resume(session, subscriber)
+    except lifecycle.InvalidInput as error:
         raise invalid(error) from None
     return preferences_of(session, subscriber)
 
@@ -202,17 +203,17 @@ def api_update_preferences(token: str, body: PreferencesUpdate, session: Session
 @router.delete("/preferences/{token}", response_model=Status, responses={400: {}})
 def api_delete(token: str, session: SessionDep) -> Status:
     """Delete everything about the subscriber; every link they hold stops working."""
-    subscribers.delete_data(session, from_token(session, "preferences", token))
+    lifecycle.delete_data(session, from_token(session, "preferences", token))
     return Status(status="deleted")
 
 
 @router.post("/unsubscribe/{token}", response_model=Status, responses={400: {}})
 def api_unsubscribe(token: str, session: SessionDep) -> Status:
-    subscriber = subscribers.unsubscribe(session, from_token(session, "unsubscribe", token), "api")
+    subscriber = lifecycle.unsubscribe(session, from_token(session, "unsubscribe", token), "api")
     return Status(status=subscriber.status)
 
 
 @router.get("/export/{token}", responses={400: {}})
 def api_export(token: str, session: SessionDep) -> dict:
     """Everything we hold about the subscriber (the preferences link's token)."""
-    return subscribers.export_data(session, from_token(session, "preferences", token))
+    return lifecycle.export_data(session, from_token(session, "preferences", token))

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from newsletter.config import get_settings
+from newsletter.core.config import get_settings
 from newsletter.web import api, common, pages
 from newsletter.web.security import RateLimits, SecurityMiddleware
 

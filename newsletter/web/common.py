@@ -18,9 +18,10 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
-from newsletter import links, subscribers
-from newsletter.db import get_engine
-from newsletter.models import Subscriber
+from newsletter.core import links
+from newsletter.subscribers import lifecycle
+from newsletter.core.db import get_engine
+from newsletter.core.models import Subscriber
 from newsletter.web import security
 from newsletter.web.categories import ARXIV_CATEGORIES
 from newsletter.web.i18n_web import pick_locale, tw
@@ -119,12 +120,12 @@ def form_values(data: dict[str, Any]) -> dict[str, Any]:
 
 def form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     return {"values": values, "errors": errors, "categories": ARXIV_CATEGORIES,
-                "timezones": sorted(subscribers.timezones()), "hours": range(24)}
+                "timezones": sorted(lifecycle.timezones()), "hours": range(24)}
 
 
 def subscriber_values(session: Session, subscriber: Subscriber) -> dict[str, Any]:
-    chosen = subscribers.interests(session, subscriber)
-    values = {k: getattr(subscriber, k) for k in subscribers.SCALARS}
+    chosen = lifecycle.interests(session, subscriber)
+    values = {k: getattr(subscriber, k) for k in lifecycle.SCALARS}
     values.update({k: "\n".join(chosen[k]) for k in TOPIC_FIELDS})
     values["excludes"] = ", ".join(chosen["excludes"])
     values["email"] = subscriber.email

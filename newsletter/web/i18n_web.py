@@ -228,7 +228,7 @@ def tw(key: str, locale: str = "en", **kw: object) -> str:
     table = WEB_STRINGS.get(locale, WEB_STRINGS["en"])
     text = table.get(key) or WEB_STRINGS["en"].get(key)
     if text is None:
-        from newsletter.subscribers import MESSAGES
+        from newsletter.subscribers.lifecycle import MESSAGES
 
         text = MESSAGES.get(key, key)
         if "{value!r}" in text:

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, select
 
-from newsletter import links, subscribers
-from newsletter.models import Digest, DigestItem, Feedback, Paper, Subscriber, SubscriberStatus
+from newsletter.core import links
+from newsletter.subscribers import lifecycle
+from newsletter.core.models import Digest, DigestItem, Feedback, Paper, Subscriber, SubscriberStatus
 from newsletter.web import security
 from newsletter.web.common import (
     LIST_FIELDS,
@@ -48,8 +49,8 @@ def landing(request: Request, session: Session, locale: str, values: dict[str, A
             errors: dict[str, str], status: int = 200, page: int = 1) -> Response:
     topics = {k: split_lines(values.get(k, ""), commas=k == "excludes") for k in LIST_FIELDS}
     try:
-        topics = {k: subscribers.clean_items(k, v) for k, v in topics.items()}
-    except subscribers.InvalidInput:
+        topics = {k: lifecycle.clean_items(k, v) for k, v in topics.items()}
+    except lifecycle.InvalidInput:
         topics = {k: [] for k in LIST_FIELDS}
     cards, has_more = preview(session, page=page, **topics)
     if not cards and page > 1:
@@ -87,24 +88,24 @@ def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Resp
               if k in data}
     fields.update({k: data.get(k, []) for k in LIST_FIELDS})
     errors: dict[str, str] = {}
-    for check in (lambda: subscribers.normalize_email(data.get("email", "")),
-                  lambda: subscribers.validate(fields)):  # both, so both messages show at once
+    for check in (lambda: lifecycle.normalize_email(data.get("email", "")),
+                  lambda: lifecycle.validate(fields)):  # both, so both messages show at once
         try:
             check()
-        except subscribers.InvalidInput as error:
+        except lifecycle.InvalidInput as error:
             errors[error.field] = tw(error.key, locale, **error.params)
     if errors:
         return landing(request, session, locale, form_values(data), errors, status=422)
-    email = subscribers.normalize_email(data["email"])
+    email = lifecycle.normalize_email(data["email"])
     if not limits.allow_address(email):
         return error_page(request, "rate_limited", 429, locale)
     try:
-        subscriber = subscribers.subscribe(session, email, **fields, source="web")
-    except subscribers.InvalidInput as error:  # validate() above should have caught it
+        subscriber = lifecycle.subscribe(session, email, **fields, source="web")
+    except lifecycle.InvalidInput as error:  # validate() above should have caught it
         errors = {error.field: tw(error.key, locale, **error.params)}
         return landing(request, session, locale, form_values(data), errors, status=422)
     try:
-        subscribers.send_confirmation(session, subscriber)
+        lifecycle.send_confirmation(session, subscriber)
     except Exception:  # the page must not reveal whether anything was sent
         log.exception("confirmation email for subscriber %s failed", subscriber.id)
     return done
@@ -113,14 +114,14 @@ def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Resp
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        was_pending = subscribers.subscriber_from_token(
+        was_pending = lifecycle.subscriber_from_token(
             session, "confirm", token).status == SubscriberStatus.PENDING
-        subscriber = subscribers.confirm(session, token)
+        subscriber = lifecycle.confirm(session, token)
     except links.InvalidToken as error:
         return token_error(request, error)
     if was_pending:  # a second click on the link sends nothing
         try:
-            subscribers.send_welcome(session, subscriber)
+            lifecycle.send_welcome(session, subscriber)
         except Exception:  # the subscription is active either way
             log.exception("welcome email for subscriber %s failed", subscriber.id)
     locale = page_locale(request, subscriber.locale)
@@ -152,14 +153,14 @@ def preferences_view(request: Request, session: Session, subscriber: Subscriber,
 
 
 def next_picks(session: Session, subscriber: Subscriber) -> list:
-    from newsletter.select import select_papers
+    from newsletter.ranking.candidates import select_papers
 
     try:
         picks = select_papers(session, subscriber, limit=subscriber.max_papers)
     except Exception:  # a preview must never break saving
         log.exception("preview of next picks failed for subscriber %s", subscriber.id)
         return []
-    from newsletter.i18n import reason_text
+    from newsletter.locale.i18n import reason_text
 
     return [(card(n, pick.paper),
              reason_text(pick.reasons, subscriber.locale) if pick.reasons else pick.reason)
@@ -169,7 +170,7 @@ def next_picks(session: Session, subscriber: Subscriber) -> list:
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        subscriber = subscribers.subscriber_from_token(session, "preferences", token)
+        subscriber = lifecycle.subscriber_from_token(session, "preferences", token)
     except links.InvalidToken as error:
         return token_error(request, error)
     return preferences_view(request, session, subscriber)
@@ -179,7 +180,7 @@ def preferences_page(token: str, request: Request, session: SessionDep) -> Respo
 def preferences_save(token: str, request: Request, session: SessionDep,
                      data: FormDep) -> Response:
     try:
-        subscriber = subscribers.subscriber_from_token(session, "preferences", token)
+        subscriber = lifecycle.subscriber_from_token(session, "preferences", token)
     except links.InvalidToken as error:
         return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
@@ -190,24 +191,24 @@ def preferences_save(token: str, request: Request, session: SessionDep,
     action = data.get("action", "save")
     try:
         if action == "pause":
-            subscribers.pause(session, subscriber)
+            lifecycle.pause(session, subscriber)
             return preferences_view(request, session, subscriber, notice=tw("paused_notice", locale))
         if action == "resume":
-            subscribers.resume(session, subscriber)
+            lifecycle.resume(session, subscriber)
             return preferences_view(request, session, subscriber, notice=tw("resumed_notice", locale))
         if action == "delete":
             if data.get("confirm_delete") != "yes":
                 return preferences_view(request, session, subscriber, status=422,
                                         errors={"delete": tw("delete_needs_confirm", locale)})
-            subscribers.delete_data(session, subscriber)
+            lifecycle.delete_data(session, subscriber)
             return message_page(request, locale, tw("deleted_title", locale),
                                 tw("deleted_body", locale), home=True)
         if action != "save":
             return error_page(request, "bad_request", 400, locale)
         fields = {k: data.get(k, []) for k in LIST_FIELDS}
-        fields.update({k: data[k] for k in subscribers.SCALARS if k in data})
-        subscribers.update_preferences(session, subscriber, **fields)
-    except subscribers.InvalidInput as error:
+        fields.update({k: data[k] for k in lifecycle.SCALARS if k in data})
+        lifecycle.update_preferences(session, subscriber, **fields)
+    except lifecycle.InvalidInput as error:
         values = {**subscriber_values(session, subscriber), **form_values(data)}
         values["email"] = subscriber.email
         return preferences_view(request, session, subscriber, values=values, status=422,
@@ -219,10 +220,10 @@ def preferences_save(token: str, request: Request, session: SessionDep,
 @router.get("/preferences/{token}/export")
 def export_page(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        subscriber = subscribers.subscriber_from_token(session, "preferences", token)
+        subscriber = lifecycle.subscriber_from_token(session, "preferences", token)
     except links.InvalidToken as error:
         return token_error(request, error)
-    body = json.dumps(subscribers.export_data(session, subscriber), ensure_ascii=False, indent=2)
+    body = json.dumps(lifecycle.export_data(session, subscriber), ensure_ascii=False, indent=2)
     return Response(body, media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="academichub-my-data.json"'})
 
@@ -232,7 +233,7 @@ def export_page(token: str, request: Request, session: SessionDep) -> Response:
 @router.get("/u/{token}", response_class=HTMLResponse)
 def unsubscribe_page(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        subscriber = subscribers.subscriber_from_token(session, "unsubscribe", token)
+        subscriber = lifecycle.subscriber_from_token(session, "unsubscribe", token)
     except links.InvalidToken as error:
         return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
@@ -253,18 +254,18 @@ def unsubscribe_post(token: str, request: Request, session: SessionDep,
                      data: FormDep) -> Response:
     """RFC 8058 one-click (and the page's button): no cookie, no CSRF token, always 200."""
     try:
-        subscriber = subscribers.subscriber_from_token(session, "unsubscribe", token)
+        subscriber = lifecycle.subscriber_from_token(session, "unsubscribe", token)
     except links.InvalidToken as error:
         return token_error(request, error)
     one_click = (data or {}).get("List-Unsubscribe") == "One-Click"
-    subscribers.unsubscribe(session, subscriber, "one-click" if one_click else "web")
+    lifecycle.unsubscribe(session, subscriber, "one-click" if one_click else "web")
     return unsubscribed(request, page_locale(request, subscriber.locale), subscriber)
 
 
 @router.get("/d/{token}", response_class=HTMLResponse)
 def digest_page(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        subscriber = subscribers.subscriber_from_token(session, "digest", token)
+        subscriber = lifecycle.subscriber_from_token(session, "digest", token)
         data = links.read_token("digest", token)
     except links.InvalidToken as error:
         return token_error(request, error)
@@ -286,7 +287,7 @@ def digest_page(token: str, request: Request, session: SessionDep) -> Response:
 @router.get("/f/{token}", response_class=HTMLResponse)
 def feedback_page(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        subscriber = subscribers.subscriber_from_token(session, "feedback", token)
+        subscriber = lifecycle.subscriber_from_token(session, "feedback", token)
         data = links.read_token("feedback", token)
     except links.InvalidToken as error:
         return token_error(request, error)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from newsletter import rank
-from newsletter.compose import source_label  # the same badge as the email
-from newsletter.models import Paper, utcnow
-from newsletter.render import safe_url
-from newsletter.select import window_index
+from newsletter.ranking import rank
+from newsletter.compose.view import source_label  # the same badge as the email
+from newsletter.core.models import Paper, utcnow
+from newsletter.compose.render import safe_url
+from newsletter.ranking.candidates import window_index
 
 
 @dataclass

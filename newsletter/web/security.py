@@ -18,7 +18,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsletter.config import get_settings
+from newsletter.core.config import get_settings
 
 CSRF_COOKIE = "ah_csrf"
 CSRF_FIELD = "csrf_token"

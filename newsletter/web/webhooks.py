@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel import Session
 
-from newsletter import links, track
-from newsletter.db import get_engine
+from newsletter.core import links
+from newsletter.tracking import track
+from newsletter.core.db import get_engine
 
 router = APIRouter()
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from newsletter.models import Paper
+from newsletter.core.models import Paper
 
 HERE = Path(__file__).resolve().parent
 SYNTHESIS_VERSION = "synthesis.v1"

@@ -16,8 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from newsletter import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from newsletter.config import get_settings
+from newsletter.core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from newsletter.core.config import get_settings
 
 
 @lru_cache(maxsize=8)

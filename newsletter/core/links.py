@@ -13,7 +13,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from newsletter.config import get_settings
+from newsletter.core.config import get_settings
 
 PURPOSES = ("confirm", "preferences", "unsubscribe", "digest", "feedback", "click")
 PATHS = {

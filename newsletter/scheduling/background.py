@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from newsletter import pipeline
+from newsletter.scheduling import pipeline
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 from premailer import Premailer
 
-from newsletter import i18n
+from newsletter.locale import i18n
 
 TEMPLATE_DIR = Path(str(resources.files("email_templates")))  # a checkout or an installed wheel
 HTML_LANG = {"en": "en", "zh": "zh-CN"}

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, col, func, select
 
-from newsletter.models import Digest, DigestStatus, utcnow
-from newsletter.track import event_counts
+from newsletter.core.models import Digest, DigestStatus, utcnow
+from newsletter.tracking.track import event_counts
 
 FIELDS = ("due", "sent", "skipped", "failed", "delivered", "opened", "clicked", "bounced",
           "unsubscribed")
@@ -86,6 +86,6 @@ def daily(session: Session, days: int = 7) -> list[dict]:
 
 def spend(session: Session, days: int = 7) -> list[dict]:
     """LLM spend per day (the synthesis module keeps the ledger)."""
-    from newsletter.synthesize import spend_stats
+    from newsletter.writing.synthesize import spend_stats
 
     return spend_stats(session, days)

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from newsletter import links
-from newsletter.arxiv_calendar import arxiv_has_news, quiet_reason
-from newsletter.config import get_settings
-from newsletter.models import Digest, DigestStatus, Subscriber, SubscriberStatus, as_utc, utcnow
+from newsletter.core import links
+from newsletter.scheduling.arxiv_calendar import arxiv_has_news, quiet_reason
+from newsletter.core.config import get_settings
+from newsletter.core.models import Digest, DigestStatus, Subscriber, SubscriberStatus, as_utc, utcnow
 
 __all__ = ["arxiv_has_news", "claim_due", "due_subscribers", "local_now"]
 

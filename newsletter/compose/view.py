@@ -20,9 +20,12 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from newsletter import i18n, render, synthesize, track
-from newsletter.links import url_for
-from newsletter.models import (
+from newsletter.locale import i18n
+from newsletter.compose import render
+from newsletter.writing import synthesize
+from newsletter.tracking import track
+from newsletter.core.links import url_for
+from newsletter.core.models import (
     Digest,
     DigestItem,
     DigestStatus,
@@ -31,7 +34,7 @@ from newsletter.models import (
     Paper,
     Subscriber,
 )
-from newsletter.render import (
+from newsletter.compose.render import (
     TEXT_RULE,
     Link,
     Rendered,
@@ -45,7 +48,7 @@ from newsletter.render import (
     safe_url,
     synthesis_paragraphs,
 )
-from newsletter.select import Pick, explain_papers, profiles_for
+from newsletter.ranking.candidates import Pick, explain_papers, profiles_for
 
 __all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest",
            "render_confirmation", "render_digest", "render_welcome"]

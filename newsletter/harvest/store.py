@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from newsletter.models import Paper, PaperBase, utcnow
+from newsletter.core.models import Paper, PaperBase, utcnow
 
 FIELDS = tuple(PaperBase.model_fields)
 _COLUMNS = [getattr(Paper, name) for name in FIELDS]

@@ -2,7 +2,7 @@
 
 Runs in the compose stage (`write`, per digest) and nightly (`summarize_batch`). Claude
 writes through a forced tool (structured output); everything it returns is validated
-(rules in `newsletter.prompts`: citations name real cards, bounded lengths, no URLs, no markup)
+(rules in `newsletter.writing.prompts`: citations name real cards, bounded lengths, no URLs, no markup)
 and invalid output gets exactly one repair turn. Anything else (no key, outage, refusal,
 truncation, a second invalid answer) falls back to the offline writer, with the reason in
 `Writing.fallback_reason`: a digest is never blocked by the model.
@@ -27,9 +27,9 @@ from sqlalchemy import case, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from newsletter import offline_writer
-from newsletter.config import get_settings
-from newsletter.llm import (
+from newsletter.writing import offline_writer
+from newsletter.core.config import get_settings
+from newsletter.writing.llm import (
     LlmError,
     LlmProvider,
     ToolAnswer,
@@ -38,8 +38,8 @@ from newsletter.llm import (
     cost_usd,
     get_provider,
 )
-from newsletter.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
-from newsletter.prompts import (
+from newsletter.core.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
+from newsletter.writing.prompts import (
     SUMMARY_TOOL,
     SUMMARY_VERSION,
     SYNTHESIS_TOOL,
@@ -51,7 +51,7 @@ from newsletter.prompts import (
     validate_summaries,
     validate_synthesis,
 )
-from newsletter.select import Pick
+from newsletter.ranking.candidates import Pick
 
 log = logging.getLogger(__name__)
 first_sentence = offline_writer.key_sentence  # kept for older callers

@@ -21,9 +21,9 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
-from newsletter import links
-from newsletter.config import get_settings
-from newsletter.models import (
+from newsletter.core import links
+from newsletter.core.config import get_settings
+from newsletter.core.models import (
     Digest,
     Event,
     Feedback,
@@ -33,7 +33,7 @@ from newsletter.models import (
     Suppression,
     utcnow,
 )
-from newsletter.render import safe_url
+from newsletter.compose.render import safe_url
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

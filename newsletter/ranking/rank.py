@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import Stemmer
 
-from newsletter.i18n import reason_text
+from newsletter.locale.i18n import reason_text
 
 # --- Text: folding, tokens, topics, author names -------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import anthropic
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from newsletter.config import Settings, get_settings
+from newsletter.core.config import Settings, get_settings
 
 
 class LlmError(Exception):

@@ -40,9 +40,9 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session, col, select
 
-from newsletter import links
-from newsletter.config import get_settings
-from newsletter.models import (
+from newsletter.core import links
+from newsletter.core.config import get_settings
+from newsletter.core.models import (
     Digest,
     DigestStatus,
     Event,

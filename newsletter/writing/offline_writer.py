@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from newsletter.select import Pick
+    from newsletter.ranking.candidates import Pick
 
 SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 TAG = re.compile(r"<[^>]*>?")

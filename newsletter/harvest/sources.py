@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from newsletter.models import Source
+from newsletter.core.models import Source
 
 ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
 ARXIV_API = (

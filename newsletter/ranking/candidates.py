@@ -20,10 +20,10 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from newsletter import rank
-from newsletter.config import get_settings
-from newsletter.i18n import reason_text
-from newsletter.models import (
+from newsletter.ranking import rank
+from newsletter.core.config import get_settings
+from newsletter.locale.i18n import reason_text
+from newsletter.core.models import (
     Digest,
     DigestItem,
     DigestStatus,

@@ -19,8 +19,8 @@ from zoneinfo import available_timezones
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, delete, select
 
-from newsletter import links
-from newsletter.models import (
+from newsletter.core import links
+from newsletter.core.models import (
     Digest,
     DigestItem,
     Event,
@@ -250,13 +250,14 @@ def send_confirmation(session: Session, subscriber: Subscriber) -> bool:
     """
     if subscriber.status != SubscriberStatus.PENDING:
         return False
-    from newsletter import compose, deliver
+    from newsletter.compose import view
+    from newsletter.delivery import deliver
 
     if deliver.is_suppressed(session, subscriber.email):
         return False
 
     confirm_url = links.url_for("confirm", subscriber)
-    rendered = compose.render_confirmation(subscriber, confirm_url)
+    rendered = view.render_confirmation(subscriber, confirm_url)
     deliver.send_transactional(deliver.build_transactional(subscriber.email, rendered, subscriber))
     return True
 
@@ -265,11 +266,12 @@ def send_welcome(session: Session, subscriber: Subscriber) -> bool:
     """After confirmation: when the first digest comes and where to change things."""
     if subscriber.status != SubscriberStatus.ACTIVE:
         return False
-    from newsletter import compose, deliver
+    from newsletter.compose import view
+    from newsletter.delivery import deliver
 
     chosen = interests(session, subscriber)
     topics = chosen["keywords"] + chosen["categories"] + chosen["authors"]
-    rendered = compose.render_welcome(subscriber, topics)
+    rendered = view.render_welcome(subscriber, topics)
     deliver.send_transactional(deliver.build_transactional(subscriber.email, rendered, subscriber))
     return True
 

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
-from newsletter import compose, deliver, harvest, schedule
-from newsletter.db import session_scope
-from newsletter.models import Digest, DigestItem, DigestStatus, Interest, Paper, Subscriber, utcnow
-from newsletter.select import Pick, select_batch, select_papers
+from newsletter.compose import view
+from newsletter.delivery import deliver
+from newsletter.harvest import harvester
+from newsletter.scheduling import schedule
+from newsletter.core.db import session_scope
+from newsletter.core.models import Digest, DigestItem, DigestStatus, Interest, Paper, Subscriber, utcnow
+from newsletter.ranking.candidates import Pick, select_batch, select_papers
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +28,15 @@ log = logging.getLogger(__name__)
 def refresh_sources(session: Session, subscriber: Subscriber) -> None:
     """Make sure the feeds this subscriber reads are fresh (fetched once per window, shared)."""
     interests = session.exec(select(Interest).where(Interest.subscriber_id == subscriber.id)).all()
-    _refresh(session, harvest.sources_for(interests))
+    _refresh(session, harvester.sources_for(interests))
 
 
 def _refresh(session: Session, names: list[str]) -> None:
     # Every digest of a tick but the first finds its sources fresh: one query, no HTTP client.
-    if harvest.all_fresh(session, names):
+    if harvester.all_fresh(session, names):
         return
-    harvest.ensure_sources(session)  # both tolerate a concurrent worker creating the rows
-    harvest.harvest(session, names)
+    harvester.ensure_sources(session)  # both tolerate a concurrent worker creating the rows
+    harvester.harvest(session, names)
 
 
 def prepare(session: Session, digest_id: int, *, now: dt.datetime | None = None,
@@ -68,7 +71,7 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
             needs[interest.subscriber_id].append(interest)
         # The union of what each subscriber needs (an empty profile needs the defaults).
         _refresh(session, sorted({name for found in needs.values()
-                                  for name in harvest.sources_for(found)}))
+                                  for name in harvester.sources_for(found)}))
         # What that harvest just stored belongs to these digests, even on a tick's older `now`.
         now = max(now, utcnow()) if now else None
     chosen = select_batch(session, [(subscribers[d.subscriber_id], d) for d in todo], now=now,
@@ -93,7 +96,7 @@ def compose_step(session: Session, digest_id: int) -> str:
     digest = session.get(Digest, digest_id)
     if digest is None or digest.status != DigestStatus.PENDING:
         return digest.status if digest else "missing"
-    return compose.compose_digest(session, digest).status
+    return view.compose_digest(session, digest).status
 
 
 def compose_batch(session: Session, digest_ids: list[int]) -> tuple[dict[int, str], list[int]]:
@@ -106,7 +109,7 @@ def compose_batch(session: Session, digest_ids: list[int]) -> tuple[dict[int, st
     digests = {d.id: d for d in session.exec(select(Digest).where(col(Digest.id).in_(ids)))}
     outcomes = {i: digests[i].status if i in digests else "missing" for i in ids}
     todo = [digests[i] for i in ids if i in digests and digests[i].status == DigestStatus.PENDING]
-    statuses, failed = compose.compose_many(session, todo)
+    statuses, failed = view.compose_many(session, todo)
     outcomes.update(statuses)
     return outcomes, failed
 
@@ -198,7 +201,7 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
                                    score=pick.score, reason=pick.reason[:500]))
         session.commit()
         if picks:
-            compose.compose_digest(session, digest)
+            view.compose_digest(session, digest)
         return _preview_of(session, digest, subscriber, picks)
     finally:
         if temporary:

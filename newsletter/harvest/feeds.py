@@ -21,8 +21,8 @@ from typing import Any
 import feedparser
 from pydantic import ValidationError
 
-from newsletter.models import PaperBase
-from newsletter.textclean import clean_text, collapse
+from newsletter.core.models import PaperBase
+from newsletter.harvest.textclean import clean_text, collapse
 
 log = logging.getLogger(__name__)
 

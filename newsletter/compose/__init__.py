@@ -1,0 +1,1 @@
+"""Compose: turn a ranked selection into the email (MJML, premailer, plain text)."""

@@ -1,0 +1,1 @@
+"""The foundation every stage stands on: settings, database, models, time, text, signed links."""

@@ -1,0 +1,1 @@
+"""Delivery: build the message and send it through a backend, exactly once."""

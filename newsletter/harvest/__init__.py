@@ -1,0 +1,1 @@
+"""Harvest: fetch feeds (conditional GET, rate limits), parse them, store normalized papers."""

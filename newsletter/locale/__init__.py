@@ -1,0 +1,1 @@
+"""Locale: every user-facing string, in every language we speak."""

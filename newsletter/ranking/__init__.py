@@ -1,0 +1,1 @@
+"""Ranking: which of the window's papers each subscriber gets, in what order, and why."""

@@ -1,0 +1,1 @@
+"""Subscribers: subscribe, confirm, preferences, pause, unsubscribe, export, delete."""

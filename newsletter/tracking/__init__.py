@@ -1,0 +1,1 @@
+"""Tracking: provider webhooks, click redirects, suppression and the figures built on them."""

@@ -1,0 +1,1 @@
+"""Writing: the synthesis and per-paper summaries, by Claude or the offline writer."""
