@@ -21,10 +21,9 @@ import time
 
 os.environ.setdefault("SECRET_KEY", "bench-secret")
 
-from newsletter.compose import view
 from newsletter.compose import render
-from newsletter.compose.view import CardView, DigestView, render_digest
 from newsletter.compose.render import cut_at_sentence
+from newsletter.compose.view import CardView, DigestView, render_digest
 
 ABSTRACT_EN = ("We study how large language models distil knowledge across domains. "
                "Our method aligns representations with a contrastive objective. ")

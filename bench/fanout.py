@@ -95,8 +95,8 @@ def seed(subscribers: int, papers: int) -> None:
     from sqlmodel import Session, select
 
     from newsletter.core import db
-    from newsletter.harvest import harvester
     from newsletter.core.models import Interest, Paper, Source, Subscriber, utcnow
+    from newsletter.harvest import harvester
 
     rng = random.Random(7)
     now = utcnow()

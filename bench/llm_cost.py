@@ -147,10 +147,14 @@ def run_plan(plan: str, day, fake) -> dict:
 def naive_plan(day, measured_summary_out: float, measured_synthesis_out: float) -> dict:
     """One summary call per paper per subscriber + one synthesis each, nothing cached."""
     from newsletter.core import config
-    from newsletter.writing.llm import Usage, cost_usd
     from newsletter.core.models import Paper
+    from newsletter.writing.llm import Usage, cost_usd
     from newsletter.writing.prompts import (
-        SUMMARY_TOOL, SUMMARY_VERSION, SYNTHESIS_TOOL, SYNTHESIS_VERSION, prompt,
+        SUMMARY_TOOL,
+        SUMMARY_VERSION,
+        SYNTHESIS_TOOL,
+        SYNTHESIS_VERSION,
+        prompt,
     )
     from newsletter.writing.synthesize import summary_request, synthesis_request
     from tests.fake_anthropic import count_tokens

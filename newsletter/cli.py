@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -72,9 +72,9 @@ def safe_url(url: str) -> str:
 
 @app.command()
 def harvest(
-    source: Annotated[Optional[list[str]], Opt("--source", help="Only this source (repeatable).")] = None,
-    file: Annotated[Optional[Path], Opt("--file", help="Parse a local feed file, no network.")] = None,
-    kind: Annotated[Optional[str], Opt("--kind", help="arxiv_rss | arxiv_api | biorxiv | rss")] = None,
+    source: Annotated[list[str] | None, Opt("--source", help="Only this source (repeatable).")] = None,
+    file: Annotated[Path | None, Opt("--file", help="Parse a local feed file, no network.")] = None,
+    kind: Annotated[str | None, Opt("--kind", help="arxiv_rss | arxiv_api | biorxiv | rss")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print one normalized paper per line.")] = False,
     force: Annotated[bool, Opt("--force", help="Ignore the freshness window.")] = False,
 ):
@@ -116,18 +116,18 @@ def harvest(
 @app.command()
 def subscribe(
     email: str,
-    topic: Annotated[Optional[list[str]], Opt("--topic", help="Keyword or phrase.")] = None,
-    author: Annotated[Optional[list[str]], Opt("--author", help="Follow an author.")] = None,
-    category: Annotated[Optional[list[str]], Opt("--category", help="arXiv category.")] = None,
-    exclude: Annotated[Optional[list[str]], Opt("--exclude", help="Drop papers with this word.")] = None,
+    topic: Annotated[list[str] | None, Opt("--topic", help="Keyword or phrase.")] = None,
+    author: Annotated[list[str] | None, Opt("--author", help="Follow an author.")] = None,
+    category: Annotated[list[str] | None, Opt("--category", help="arXiv category.")] = None,
+    exclude: Annotated[list[str] | None, Opt("--exclude", help="Drop papers with this word.")] = None,
     lang: Annotated[str, Opt("--lang", help="en | zh")] = "en",
     tz: Annotated[str, Opt("--tz", help="IANA time zone, e.g. Asia/Shanghai")] = "UTC",
     hour: Annotated[int, Opt("--hour", help="Local delivery hour, 0-23")] = 7,
     confirmed: Annotated[bool, Opt("--confirmed", help="Skip double opt-in (operator use).")] = False,
 ):
     """Add or update a subscriber (double opt-in unless --confirmed)."""
-    from newsletter.subscribers import lifecycle
     from newsletter.core.db import session_scope
+    from newsletter.subscribers import lifecycle
 
     try:
         with session_scope() as session:
@@ -160,13 +160,13 @@ def find_subscriber(session, email: str):
 @app.command()
 def preview(
     email: str,
-    date: Annotated[Optional[str], Opt("--date", help="Local date, YYYY-MM-DD (default: today).")] = None,
+    date: Annotated[str | None, Opt("--date", help="Local date, YYYY-MM-DD (default: today).")] = None,
     out_dir: Annotated[Path, Opt("--out", help="Where to write digest.html/.txt/.eml.")] = Path("preview"),
     explain: Annotated[bool, Opt("--explain", help="Print the ranked picks with scores and reasons.")] = False,
 ):
     """Build a subscriber's digest without sending it (and without counting it as sent)."""
-    from newsletter.scheduling import pipeline
     from newsletter.core.db import session_scope
+    from newsletter.scheduling import pipeline
 
     try:
         local_date = dt.date.fromisoformat(date) if date else dt.date.today()
@@ -196,9 +196,9 @@ def preview(
 
 @app.command("send-due")
 def send_due(
-    now: Annotated[Optional[str], Opt("--now", help="Pretend it is this ISO time.")] = None,
+    now: Annotated[str | None, Opt("--now", help="Pretend it is this ISO time.")] = None,
     dry_run: Annotated[bool, Opt("--dry-run", help="Show who is due; claim and send nothing.")] = False,
-    email: Annotated[Optional[str], Opt("--email", help="Only this subscriber.")] = None,
+    email: Annotated[str | None, Opt("--email", help="Only this subscriber.")] = None,
 ):
     """One scheduler tick, synchronously: claim due digests and run them."""
     from newsletter.scheduling import pipeline
@@ -222,8 +222,8 @@ def stats(
     as_json: Annotated[bool, Opt("--json")] = False,
 ):
     """Per day: due, sent, skipped, failed, delivered, opened, clicked, bounced, unsubscribed."""
-    from newsletter.tracking import stats as stats_mod
     from newsletter.core.db import session_scope
+    from newsletter.tracking import stats as stats_mod
 
     with session_scope() as session:
         rows = stats_mod.daily(session, days)
@@ -254,8 +254,8 @@ def summarize(
     lang: Annotated[str, Opt("--lang")] = "en",
 ):
     """Write the day's per-paper summaries ahead of the morning (cached, shared by everyone)."""
-    from newsletter.writing import synthesize
     from newsletter.core.db import session_scope
+    from newsletter.writing import synthesize
 
     if not get_settings().llm_enabled:
         fail("ANTHROPIC_API_KEY is not set: the offline writer needs no summaries in advance")

@@ -14,12 +14,12 @@ import httpx
 from sqlmodel import select
 
 from newsletter.core import db
-from newsletter.harvest import harvester
-from newsletter.scheduling import pipeline
-from newsletter.subscribers import lifecycle
 from newsletter.core.config import get_settings
 from newsletter.core.db import session_scope
 from newsletter.core.models import Digest, Subscriber
+from newsletter.harvest import harvester
+from newsletter.scheduling import pipeline
+from newsletter.subscribers import lifecycle
 
 DEMO_EMAIL = "demo.researcher@example.org"
 DEMO_SOURCES = ["arxiv-cs.CL", "arxiv-cs.LG"]

@@ -15,8 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlmodel import Session
 
-from newsletter.core import config
-from newsletter.core import db
+from newsletter.core import config, db
 
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/15")

@@ -6,12 +6,11 @@ description, comma-separated dc:creator, version only in the guid).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
-
-import datetime as dt
 
 ITEM = """    <item>
       <title>{title}</title>

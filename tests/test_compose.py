@@ -13,9 +13,6 @@ import pytest
 from bs4 import BeautifulSoup, Comment
 from sqlmodel import select
 
-from newsletter.core import config
-from newsletter.locale import i18n
-from newsletter.writing import llm
 from newsletter.compose import render
 from newsletter.compose.view import (
     HTML_BUDGET,
@@ -26,7 +23,10 @@ from newsletter.compose.view import (
     render_digest,
     render_welcome,
 )
+from newsletter.core import config
 from newsletter.core.models import Digest, DigestItem, DigestStatus, Subscriber
+from newsletter.locale import i18n
+from newsletter.writing import llm
 from tests import factories
 
 WEB = "https://hub.example.org"

@@ -12,8 +12,8 @@ import pytest
 from sqlmodel import select
 
 from newsletter.core import config
-from newsletter.delivery import deliver
 from newsletter.core.models import Digest, DigestStatus, Event, SubscriberStatus, Suppression
+from newsletter.delivery import deliver
 from tests.factories import make_subscriber
 from tests.fake_sendgrid import API_KEY, FakeSendGrid
 

@@ -22,10 +22,9 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from newsletter.core import config
-from newsletter.core import db
-from newsletter.harvest import harvester
+from newsletter.core import config, db
 from newsletter.core.models import Digest, DigestStatus, Event, Source
+from newsletter.harvest import harvester
 from tests.factories import make_subscriber
 from tests.fake_sendgrid import API_KEY, FakeSendGrid
 from tests.feedserver import FeedServer, arxiv_rss

@@ -15,12 +15,11 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from newsletter.core import config
-from newsletter.core import db
+from newsletter.core import config, db
+from newsletter.core.models import Paper, Source, utcnow
 from newsletter.harvest import harvester as harvest_module
 from newsletter.harvest.feeds import FeedError, parse
 from newsletter.harvest.harvester import fetch, harvest, harvest_source, store
-from newsletter.core.models import Paper, Source, utcnow
 from newsletter.harvest.sources import DEFAULT_SOURCES, ensure_sources, sources_for
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"

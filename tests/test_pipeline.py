@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import email
 import datetime as dt
+import email
 
 import pytest
 from sqlmodel import select
 
+from newsletter.core.models import Digest, DigestItem, DigestStatus, Paper, Source
 from newsletter.delivery import deliver
 from newsletter.harvest import harvester
 from newsletter.scheduling import pipeline
-from newsletter.core.models import Digest, DigestItem, DigestStatus, Paper, Source
 from tests.factories import make_subscriber
 from tests.feedserver import FeedServer, arxiv_rss
 

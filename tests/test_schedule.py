@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlmodel import select
 
-from newsletter.scheduling import arxiv_calendar as cal
 from newsletter.core import config
-from newsletter.scheduling import schedule
 from newsletter.core.models import Digest, DigestStatus, SubscriberStatus
+from newsletter.scheduling import arxiv_calendar as cal
+from newsletter.scheduling import schedule
 from tests.factories import make_subscriber
 
 UTC = dt.UTC

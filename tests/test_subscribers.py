@@ -12,7 +12,6 @@ import pytest
 from sqlmodel import select
 
 from newsletter.core import links
-from newsletter.subscribers import lifecycle
 from newsletter.core.models import (
     Digest,
     DigestItem,
@@ -23,6 +22,7 @@ from newsletter.core.models import (
     SubscriberStatus,
     utcnow,
 )
+from newsletter.subscribers import lifecycle
 from newsletter.subscribers.lifecycle import InvalidInput
 from tests.factories import make_paper, make_subscriber
 

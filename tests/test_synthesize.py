@@ -13,13 +13,17 @@ import pytest
 from sqlmodel import select
 
 from newsletter.core import config
-from newsletter.writing import llm
 from newsletter.core.models import LlmCall, PaperSummary, SynthesisCache
+from newsletter.ranking.candidates import Pick
+from newsletter.writing import llm
 from newsletter.writing.offline_writer import key_sentence, write_offline
 from newsletter.writing.prompts import SUMMARY_VERSION, validate_summaries, validate_synthesis
-from newsletter.ranking.candidates import Pick
 from newsletter.writing.synthesize import (
-    batch_custom_id, spend_stats, summarize_batch, summarize_recent, write,
+    batch_custom_id,
+    spend_stats,
+    summarize_batch,
+    summarize_recent,
+    write,
 )
 from tests import factories
 from tests.fake_anthropic import Answer, FakeAnthropic

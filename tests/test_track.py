@@ -13,11 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from newsletter.core import config
-from newsletter.delivery import deliver
-from newsletter.core import links
-from newsletter.tracking import stats
-from newsletter.tracking import track
+from newsletter.core import config, links
 from newsletter.core.models import (
     Digest,
     DigestStatus,
@@ -27,6 +23,8 @@ from newsletter.core.models import (
     SubscriberStatus,
     Suppression,
 )
+from newsletter.delivery import deliver
+from newsletter.tracking import stats, track
 from tests.factories import make_paper, make_subscriber
 
 KEY = ec.generate_private_key(ec.SECP256R1())

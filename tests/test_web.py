@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from newsletter.core import links
-from newsletter.subscribers import lifecycle
 from newsletter.core.models import Digest, DigestItem, Event, Feedback, Subscriber, SubscriberStatus
+from newsletter.subscribers import lifecycle
 from newsletter.web.app import create_app
 from tests.factories import make_paper, make_subscriber
 

@@ -19,8 +19,8 @@ import pytest
 from sqlmodel import select
 
 from newsletter.core import config
-from newsletter.subscribers import lifecycle
 from newsletter.core.models import Subscriber, SubscriberStatus
+from newsletter.subscribers import lifecycle
 from tests.conftest import ARTIFACTS
 from tests.factories import make_paper
 

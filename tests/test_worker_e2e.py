@@ -14,8 +14,8 @@ from celery import Celery, chain
 from sqlmodel import Session, select
 
 from newsletter.core import db
-from newsletter.harvest import harvester
 from newsletter.core.models import Digest, DigestStatus, Source
+from newsletter.harvest import harvester
 from tests.factories import make_subscriber
 from tests.feedserver import FeedServer, arxiv_rss
 from tests.test_pipeline import PAPERS

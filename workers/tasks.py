@@ -16,12 +16,12 @@ import logging
 from celery.exceptions import Ignore
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from newsletter.core.config import Settings, get_settings
+from newsletter.core.db import session_scope
 from newsletter.delivery import deliver
 from newsletter.harvest import harvester
 from newsletter.scheduling import pipeline
 from newsletter.subscribers import lifecycle
-from newsletter.core.config import Settings, get_settings
-from newsletter.core.db import session_scope
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)

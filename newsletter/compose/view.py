@@ -20,20 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from newsletter.locale import i18n
 from newsletter.compose import render
-from newsletter.writing import synthesize
-from newsletter.tracking import track
-from newsletter.core.links import url_for
-from newsletter.core.models import (
-    Digest,
-    DigestItem,
-    DigestStatus,
-    Interest,
-    InterestKind,
-    Paper,
-    Subscriber,
-)
 from newsletter.compose.render import (
     TEXT_RULE,
     Link,
@@ -48,7 +35,20 @@ from newsletter.compose.render import (
     safe_url,
     synthesis_paragraphs,
 )
+from newsletter.core.links import url_for
+from newsletter.core.models import (
+    Digest,
+    DigestItem,
+    DigestStatus,
+    Interest,
+    InterestKind,
+    Paper,
+    Subscriber,
+)
+from newsletter.locale import i18n
 from newsletter.ranking.candidates import Pick, explain_papers, profiles_for
+from newsletter.tracking import track
+from newsletter.writing import synthesize
 
 __all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest",
            "render_confirmation", "render_digest", "render_welcome"]

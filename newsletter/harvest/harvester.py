@@ -26,10 +26,10 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
-from newsletter.harvest.feeds import KINDS, FeedError, parse  # noqa: F401  (re-exported)
-from newsletter.harvest.store import StoreResult, store  # noqa: F401  (re-exported)
 from newsletter.core.models import PaperBase, Source, utcnow
+from newsletter.harvest.feeds import KINDS, FeedError, parse  # noqa: F401  (re-exported)
 from newsletter.harvest.sources import ensure_source, ensure_sources, fetch_url, sources_for  # noqa: F401
+from newsletter.harvest.store import StoreResult, store  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,7 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from newsletter.ranking import rank
 from newsletter.core.config import get_settings
-from newsletter.locale.i18n import reason_text
 from newsletter.core.models import (
     Digest,
     DigestItem,
@@ -35,6 +33,8 @@ from newsletter.core.models import (
     as_utc,
     utcnow,
 )
+from newsletter.locale.i18n import reason_text
+from newsletter.ranking import rank
 
 # A replacement (new version) is a candidate too: `already_sent` drops it if this subscriber
 # ever got the paper. None: sources without announce types (bioRxiv, journals).

@@ -15,12 +15,20 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from newsletter.compose import view
+from newsletter.core.db import session_scope
+from newsletter.core.models import (
+    Digest,
+    DigestItem,
+    DigestStatus,
+    Interest,
+    Paper,
+    Subscriber,
+    utcnow,
+)
 from newsletter.delivery import deliver
 from newsletter.harvest import harvester
-from newsletter.scheduling import schedule
-from newsletter.core.db import session_scope
-from newsletter.core.models import Digest, DigestItem, DigestStatus, Interest, Paper, Subscriber, utcnow
 from newsletter.ranking.candidates import Pick, select_batch, select_papers
+from newsletter.scheduling import schedule
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from newsletter.core import links
-from newsletter.scheduling.arxiv_calendar import arxiv_has_news, quiet_reason
 from newsletter.core.config import get_settings
-from newsletter.core.models import Digest, DigestStatus, Subscriber, SubscriberStatus, as_utc, utcnow
+from newsletter.core.models import (
+    Digest,
+    DigestStatus,
+    Subscriber,
+    SubscriberStatus,
+    as_utc,
+    utcnow,
+)
+from newsletter.scheduling.arxiv_calendar import arxiv_has_news, quiet_reason
 
 __all__ = ["arxiv_has_news", "claim_due", "due_subscribers", "local_now"]
 

@@ -21,6 +21,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
+from newsletter.compose.render import safe_url
 from newsletter.core import links
 from newsletter.core.config import get_settings
 from newsletter.core.models import (
@@ -33,7 +34,6 @@ from newsletter.core.models import (
     Suppression,
     utcnow,
 )
-from newsletter.compose.render import safe_url
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

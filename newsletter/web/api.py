@@ -15,8 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from newsletter.core import links
-from newsletter.subscribers import lifecycle
 from newsletter.core.models import Subscriber
+from newsletter.subscribers import lifecycle
 from newsletter.web.common import SessionDep, client_ip
 from newsletter.web.preview import preview
 

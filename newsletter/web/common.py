@@ -19,9 +19,9 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from newsletter.core import links
-from newsletter.subscribers import lifecycle
 from newsletter.core.db import get_engine
 from newsletter.core.models import Subscriber
+from newsletter.subscribers import lifecycle
 from newsletter.web import security
 from newsletter.web.categories import ARXIV_CATEGORIES
 from newsletter.web.i18n_web import pick_locale, tw

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, select
 
 from newsletter.core import links
-from newsletter.subscribers import lifecycle
 from newsletter.core.models import Digest, DigestItem, Feedback, Paper, Subscriber, SubscriberStatus
+from newsletter.subscribers import lifecycle
 from newsletter.web import security
 from newsletter.web.common import (
     LIST_FIELDS,

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from newsletter.ranking import rank
+from newsletter.compose.render import safe_url
 from newsletter.compose.view import source_label  # the same badge as the email
 from newsletter.core.models import Paper, utcnow
-from newsletter.compose.render import safe_url
+from newsletter.ranking import rank
 from newsletter.ranking.candidates import window_index
 
 

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlmodel import Session
 
 from newsletter.core import links
-from newsletter.tracking import track
 from newsletter.core.db import get_engine
+from newsletter.tracking import track
 
 router = APIRouter()
 

@@ -27,8 +27,10 @@ from sqlalchemy import case, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from newsletter.writing import offline_writer
 from newsletter.core.config import get_settings
+from newsletter.core.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
+from newsletter.ranking.candidates import Pick
+from newsletter.writing import offline_writer
 from newsletter.writing.llm import (
     LlmError,
     LlmProvider,
@@ -38,7 +40,6 @@ from newsletter.writing.llm import (
     cost_usd,
     get_provider,
 )
-from newsletter.core.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
 from newsletter.writing.prompts import (
     SUMMARY_TOOL,
     SUMMARY_VERSION,
@@ -51,7 +52,6 @@ from newsletter.writing.prompts import (
     validate_summaries,
     validate_synthesis,
 )
-from newsletter.ranking.candidates import Pick
 
 log = logging.getLogger(__name__)
 first_sentence = offline_writer.key_sentence  # kept for older callers
