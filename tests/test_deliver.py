@@ -12,8 +12,19 @@ import pytest
 from sqlmodel import select
 
 from newsletter.core import config
-from newsletter.core.models import Digest, DigestStatus, Event, SubscriberStatus, Suppression
-from newsletter.delivery import deliver
+from newsletter.core.models import (
+    Digest,
+    DigestStatus,
+    Event,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+from newsletter.delivery.backends import TransientError, send_transactional
+from newsletter.delivery.backends.outbox import OutboxBackend
+from newsletter.delivery.backends.smtp import SmtpBackend
+from newsletter.delivery.message import build_message, build_transactional
+from newsletter.delivery.state import deliver_digest, deliver_many, pending_deliveries
 from tests.factories import make_subscriber
 from tests.fake_sendgrid import API_KEY, FakeSendGrid
 
@@ -44,8 +55,8 @@ def fake(monkeypatch):
 
 def test_it_builds_a_multipart_message_with_list_headers(session):
     digest = make_digest(session)
-    subscriber = session.get(deliver.Subscriber, digest.subscriber_id)
-    message = deliver.build_message(digest, subscriber)
+    subscriber = session.get(Subscriber, digest.subscriber_id)
+    message = build_message(digest, subscriber)
     assert message["To"] == "ada@example.org"
     assert message["Subject"] == "Your digest: attention"
     assert message["Message-ID"] and message["Date"]
@@ -61,7 +72,7 @@ def test_it_builds_a_multipart_message_with_list_headers(session):
 
 def test_it_writes_the_outbox_and_marks_the_digest_sent(session, settings_env):
     digest = make_digest(session)
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id) == DigestStatus.SENT
     session.refresh(digest)
     files = sorted(p.name for p in settings_env.outbox_dir.iterdir())
     assert [f.rsplit("-", 2)[-2:] for f in files] == [["digest", f"{digest.id}.eml"],
@@ -74,7 +85,7 @@ def test_it_writes_the_outbox_and_marks_the_digest_sent(session, settings_env):
 
 def test_it_sends_a_digest_only_once_however_often_deliver_runs(session, settings_env):
     digest = make_digest(session)
-    outcomes = [deliver.deliver_digest(session, digest.id) for _ in range(3)]
+    outcomes = [deliver_digest(session, digest.id) for _ in range(3)]
     assert outcomes == ["sent", "sent", "sent"]
     assert len(list(settings_env.outbox_dir.glob("*.eml"))) == 1
 
@@ -83,7 +94,7 @@ def test_it_goes_on_only_when_its_claim_changed_one_row(session, settings_env):
     digest = make_digest(session)
     session.get(Digest, digest.id).status = DigestStatus.SENT  # another worker finished it
     session.commit()
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id) == DigestStatus.SENT
     assert not settings_env.outbox_dir.exists()
 
 
@@ -91,7 +102,7 @@ def test_it_never_sends_to_a_suppressed_address(session, settings_env):
     digest = make_digest(session)
     session.add(Suppression(email="ada@example.org", reason="bounce"))
     session.commit()
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SKIPPED
+    assert deliver_digest(session, digest.id) == DigestStatus.SKIPPED
     session.refresh(digest)
     assert "suppressed (bounce)" in digest.error
     assert not settings_env.outbox_dir.exists()
@@ -101,18 +112,18 @@ def test_it_never_sends_to_a_suppressed_address(session, settings_env):
                                     SubscriberStatus.BOUNCED])
 def test_it_never_sends_to_a_subscriber_who_is_not_active(session, settings_env, status):
     digest = make_digest(session, make_subscriber(session, status=status))
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SKIPPED
+    assert deliver_digest(session, digest.id) == DigestStatus.SKIPPED
     assert not settings_env.outbox_dir.exists()
 
 
 def test_it_reconciles_a_digest_stuck_in_sending_without_a_second_email(session, settings_env):
     """A crash after the outbox write but before our commit: the file is the provider record."""
     digest = make_digest(session)
-    subscriber = session.get(deliver.Subscriber, digest.subscriber_id)
-    deliver.OutboxBackend().send(deliver.build_message(digest, subscriber), digest_id=digest.id)
+    subscriber = session.get(Subscriber, digest.subscriber_id)
+    OutboxBackend().send(build_message(digest, subscriber), digest_id=digest.id)
     digest.status, digest.attempts = DigestStatus.SENDING, 1
     session.commit()
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id) == DigestStatus.SENT
     assert len(list(settings_env.outbox_dir.glob("*.eml"))) == 1
     assert session.get(Digest, digest.id).provider_message_id.startswith("outbox:")
 
@@ -121,11 +132,11 @@ def test_it_waits_before_resending_a_stuck_digest_with_no_trace(session, setting
     digest = make_digest(session, status=DigestStatus.SENDING, attempts=1)
     session.add(Event(digest_id=digest.id, type="attempt"))
     session.commit()
-    with pytest.raises(deliver.TransientError) as caught:
-        deliver.deliver_digest(session, digest.id)
+    with pytest.raises(TransientError) as caught:
+        deliver_digest(session, digest.id)
     assert caught.value.retry_after > 60
     later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=5)
-    assert deliver.deliver_digest(session, digest.id, now=later) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id, now=later) == DigestStatus.SENT
     assert session.get(Digest, digest.id).attempts == 2
 
 
@@ -135,15 +146,15 @@ def test_it_lists_stuck_and_orphaned_digests_for_the_sweep(session):
     fresh = make_digest(session, make_subscriber(session, "b@example.org"),
                         composed_at=now - dt.timedelta(seconds=5))
     make_digest(session, make_subscriber(session, "c@example.org"), status=DigestStatus.SENT)
-    assert deliver.pending_deliveries(session, now) == [old.id]
-    assert fresh.id not in deliver.pending_deliveries(session, now)
+    assert pending_deliveries(session, now) == [old.id]
+    assert fresh.id not in pending_deliveries(session, now)
 
 
 # --- SendGrid, through the real SDK against the fake -------------------------------------
 
 def test_it_sends_through_sendgrid_with_ids_only_and_text_first(session, fake):
     digest = make_digest(session)
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id) == DigestStatus.SENT
     [sent] = fake.accepted
     assert sent["to"] == ["ada@example.org"]
     assert sent["content_types"] == ["text/plain", "text/html"]
@@ -157,8 +168,8 @@ def test_it_sends_through_sendgrid_with_ids_only_and_text_first(session, fake):
 def test_it_treats_429_as_transient_and_honours_the_rate_limit_reset(session, fake):
     digest = make_digest(session)
     fake.script(429)
-    with pytest.raises(deliver.TransientError) as caught:
-        deliver.deliver_digest(session, digest.id)
+    with pytest.raises(TransientError) as caught:
+        deliver_digest(session, digest.id)
     assert 0 <= caught.value.retry_after <= 2 and not caught.value.ambiguous
     session.refresh(digest)
     assert digest.status == DigestStatus.COMPOSED and "429" in digest.error
@@ -170,8 +181,8 @@ def test_it_sends_exactly_once_after_429_then_500_then_202(session, fake):
     outcomes = []
     for _ in range(3):
         try:
-            outcomes.append(deliver.deliver_digest(session, digest.id))
-        except deliver.TransientError as error:
+            outcomes.append(deliver_digest(session, digest.id))
+        except TransientError as error:
             outcomes.append(str(error)[:12])
     assert outcomes == ["SendGrid 429", "SendGrid 500", "sent"]
     assert len(fake.accepted) == 1
@@ -181,7 +192,7 @@ def test_it_sends_exactly_once_after_429_then_500_then_202(session, fake):
 def test_it_fails_permanently_on_a_400_with_the_reason(session, fake):
     digest = make_digest(session)
     fake.script(400)
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.FAILED
+    assert deliver_digest(session, digest.id) == DigestStatus.FAILED
     session.refresh(digest)
     assert digest.error.startswith("permanent: SendGrid 400") and "scripted 400" in digest.error
     assert not fake.accepted
@@ -190,11 +201,11 @@ def test_it_fails_permanently_on_a_400_with_the_reason(session, fake):
 def test_it_reconciles_a_timeout_where_the_provider_had_accepted(session, fake):
     digest = make_digest(session)
     fake.script("hang")
-    with pytest.raises(deliver.TransientError) as caught:
-        deliver.deliver_digest(session, digest.id)
+    with pytest.raises(TransientError) as caught:
+        deliver_digest(session, digest.id)
     assert caught.value.ambiguous
     assert session.get(Digest, digest.id).status == DigestStatus.SENDING  # not back to composed
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id) == DigestStatus.SENT
     assert len(fake.accepted) == 1
     assert session.get(Digest, digest.id).provider_message_id == fake.accepted[0]["message_id"]
 
@@ -202,11 +213,11 @@ def test_it_reconciles_a_timeout_where_the_provider_had_accepted(session, fake):
 def test_it_resends_after_a_timeout_the_provider_never_accepted(session, fake):
     digest = make_digest(session)
     fake.script("hang-reject")
-    with pytest.raises(deliver.TransientError):
-        deliver.deliver_digest(session, digest.id)
+    with pytest.raises(TransientError):
+        deliver_digest(session, digest.id)
     assert not fake.accepted
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)  # past the backend's timeout
-    assert deliver.deliver_digest(session, digest.id, now=later) == DigestStatus.SENT
+    assert deliver_digest(session, digest.id, now=later) == DigestStatus.SENT
     assert len(fake.accepted) == 1
 
 
@@ -215,9 +226,9 @@ def test_it_gives_up_after_the_maximum_attempts(session, fake, monkeypatch):
     config.get_settings.cache_clear()
     digest = make_digest(session)
     fake.script(500, 500)
-    with pytest.raises(deliver.TransientError):
-        deliver.deliver_digest(session, digest.id)
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.FAILED
+    with pytest.raises(TransientError):
+        deliver_digest(session, digest.id)
+    assert deliver_digest(session, digest.id) == DigestStatus.FAILED
     assert "gave up after 2 attempts" in session.get(Digest, digest.id).error
 
 
@@ -225,7 +236,7 @@ def test_it_refuses_a_wrong_api_key_as_permanent(session, fake, monkeypatch):
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.wrong")
     config.get_settings.cache_clear()
     digest = make_digest(session)
-    assert deliver.deliver_digest(session, digest.id) == DigestStatus.FAILED
+    assert deliver_digest(session, digest.id) == DigestStatus.FAILED
     assert "401" in session.get(Digest, digest.id).error
 
 
@@ -233,8 +244,8 @@ def test_it_sends_transactional_mail_through_the_configured_backend(session, fak
     from types import SimpleNamespace
 
     rendered = SimpleNamespace(subject="Confirm", preheader="", html="<p>x</p>", text="x")
-    message = deliver.build_transactional("new@example.org", rendered)
-    assert deliver.send_transactional(message).startswith("fake")
+    message = build_transactional("new@example.org", rendered)
+    assert send_transactional(message).startswith("fake")
     assert fake.accepted[0]["custom_args"] == {} and fake.accepted[0]["to"] == ["new@example.org"]
 
 
@@ -291,7 +302,7 @@ def test_it_sends_through_plain_smtp(session, monkeypatch):
         monkeypatch.setenv("SMTP_SECURITY", "none")
         config.get_settings.cache_clear()
         digest = make_digest(session)
-        assert deliver.deliver_digest(session, digest.id) == DigestStatus.SENT
+        assert deliver_digest(session, digest.id) == DigestStatus.SENT
     finally:
         controller.stop()
     [envelope] = inbox.messages
@@ -321,29 +332,29 @@ def test_it_sends_through_smtp_with_starttls_and_auth(session, tmp_path):
     client_tls = ssl.create_default_context(cafile=str(cert))
     client_tls.check_hostname = False  # the server is reached as 127.0.0.1
     try:
-        backend = deliver.SmtpBackend(host="127.0.0.1", port=port, security="starttls",
-                                      username="relay", password="s3cret", context=client_tls)
+        backend = SmtpBackend(host="127.0.0.1", port=port, security="starttls",
+                          username="relay", password="s3cret", context=client_tls)
         digest = make_digest(session)
-        assert deliver.deliver_digest(session, digest.id, backend=backend) == DigestStatus.SENT
+        assert deliver_digest(session, digest.id, backend=backend) == DigestStatus.SENT
     finally:
         controller.stop()
     assert len(inbox.messages) == 1 and logins[0][0] in (b"relay", "relay")
 
 
 def test_it_reports_an_unreachable_smtp_server_as_transient(session):
-    backend = deliver.SmtpBackend(host="127.0.0.1", port=_free_port(), security="none")
+    backend = SmtpBackend(host="127.0.0.1", port=_free_port(), security="none")
     digest = make_digest(session)
-    with pytest.raises(deliver.TransientError):
-        deliver.deliver_digest(session, digest.id, backend=backend)
+    with pytest.raises(TransientError):
+        deliver_digest(session, digest.id, backend=backend)
     assert session.get(Digest, digest.id).status == DigestStatus.COMPOSED
 
 
 def test_it_records_each_attempt_before_sending(session, fake):
     digest = make_digest(session)
     fake.script(500)
-    with pytest.raises(deliver.TransientError):
-        deliver.deliver_digest(session, digest.id)
-    deliver.deliver_digest(session, digest.id)
+    with pytest.raises(TransientError):
+        deliver_digest(session, digest.id)
+    deliver_digest(session, digest.id)
     attempts = session.exec(select(Event).where(Event.digest_id == digest.id,
                                                 Event.type == "attempt")).all()
     assert [event.payload["attempt"] for event in attempts] == [1, 2]
@@ -356,15 +367,15 @@ def test_it_delivers_a_batch_once_each_and_hands_back_the_one_to_retry(session, 
     session.commit()
     fake.script(202, 429)  # the second digest of the batch is rate limited
 
-    outcomes = deliver.deliver_many(session, [d.id for d in digests])
+    outcomes = deliver_many(session, [d.id for d in digests])
 
     assert [outcomes[d.id] for d in (digests[0], digests[2], digests[3])] == [
         DigestStatus.SENT, DigestStatus.SENT, DigestStatus.SKIPPED]
-    assert isinstance(outcomes[digests[1].id], deliver.TransientError)
+    assert isinstance(outcomes[digests[1].id], TransientError)
     assert sorted(m["to"][0] for m in fake.accepted) == ["batch0@example.org",
                                                         "batch2@example.org"]
-    assert deliver.deliver_digest(session, digests[1].id) == DigestStatus.SENT  # its retry
-    again = deliver.deliver_many(session, [d.id for d in digests])  # a redelivered batch
+    assert deliver_digest(session, digests[1].id) == DigestStatus.SENT  # its retry
+    again = deliver_many(session, [d.id for d in digests])  # a redelivered batch
     assert again == {d.id: s for d, s in zip(digests, ["sent", "sent", "sent", "skipped"])}
     assert len(fake.accepted) == 3
     attempts = [e.payload["attempt"] for e in session.exec(
@@ -375,8 +386,8 @@ def test_it_delivers_a_batch_once_each_and_hands_back_the_one_to_retry(session, 
 def test_it_reconciles_a_batch_digest_left_in_sending_instead_of_resending(session, fake):
     digest = make_digest(session)
     fake.script("hang")  # the provider accepts it, but the answer never arrives
-    assert isinstance(deliver.deliver_many(session, [digest.id])[digest.id],
-                      deliver.TransientError)
-    assert deliver.deliver_many(session, [digest.id]) == {digest.id: DigestStatus.SENT}
+    assert isinstance(deliver_many(session, [digest.id])[digest.id],
+                      TransientError)
+    assert deliver_many(session, [digest.id]) == {digest.id: DigestStatus.SENT}
     assert len(fake.accepted) == 1
     assert session.exec(select(Event).where(Event.type == "reconciled")).all()

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from newsletter.core.models import Digest, DigestItem, DigestStatus, Paper, Source
-from newsletter.delivery import deliver
+from newsletter.delivery import state
 from newsletter.harvest import harvester
 from newsletter.scheduling import pipeline
 from tests.factories import make_subscriber
@@ -61,7 +61,8 @@ def test_it_takes_a_digest_from_the_feed_to_the_outbox(session, feeds, settings_
     session.expire_all()
     digest = session.get(Digest, digest_id)
     assert digest.sent_at is not None and digest.provider_message_id
-    picked = session.exec(select(DigestItem.paper_id).where(DigestItem.digest_id == digest_id)).all()
+    picked = session.exec(select(DigestItem.paper_id)
+                          .where(DigestItem.digest_id == digest_id)).all()
     assert set(picked) >= {"arxiv:2611.20001", "arxiv:2611.20003"}
     assert "arxiv:2611.20002" not in picked  # protein folding matches nothing they follow
     emls = list(settings_env.outbox_dir.glob("*.eml"))
@@ -145,8 +146,8 @@ def test_it_runs_a_batch_of_digests_through_each_step_once(session, feeds, setti
     statuses, failed = pipeline.compose_batch(session, ids)
     assert statuses == dict(zip(ids, ["composed"] * 3 + ["skipped"])) and failed == []
     assert pipeline.compose_batch(session, ids) == (statuses, [])
-    assert deliver.deliver_many(session, ids) == dict(zip(ids, ["sent"] * 3 + ["skipped"]))
-    assert deliver.deliver_many(session, ids) == dict(zip(ids, ["sent"] * 3 + ["skipped"]))
+    assert state.deliver_many(session, ids) == dict(zip(ids, ["sent"] * 3 + ["skipped"]))
+    assert state.deliver_many(session, ids) == dict(zip(ids, ["sent"] * 3 + ["skipped"]))
     assert len(list(settings_env.outbox_dir.glob("*.eml"))) == 3
 
 

@@ -23,7 +23,7 @@ from newsletter.core.models import (
     SubscriberStatus,
     Suppression,
 )
-from newsletter.delivery import deliver
+from newsletter.delivery import state
 from newsletter.tracking import stats, track
 from tests.factories import make_paper, make_subscriber
 
@@ -167,7 +167,7 @@ def test_it_never_sends_again_after_a_spam_report(client, session, sent, setting
                       status=DigestStatus.COMPOSED, subject="s", text="t", html="h")
     session.add(tomorrow)
     session.commit()
-    assert deliver.deliver_digest(session, tomorrow.id) == DigestStatus.SKIPPED
+    assert state.deliver_digest(session, tomorrow.id) == DigestStatus.SKIPPED
 
 
 def test_it_maps_events_without_a_digest_to_the_subscriber_by_address(client, session, sent):
@@ -187,7 +187,7 @@ def test_it_confirms_a_stuck_send_from_a_webhook_event(client, session, sent, mo
     session.commit()
     post(client, [event("processed", 1, sent.id)])
     monkeypatch.setenv("EMAIL_BACKEND", "outbox")
-    assert deliver.deliver_digest(session, sent.id) == DigestStatus.SENT
+    assert state.deliver_digest(session, sent.id) == DigestStatus.SENT
     assert session.get(Digest, sent.id).provider_message_id == "msg1"
 
 

@@ -18,7 +18,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from newsletter.core.config import Settings, get_settings
 from newsletter.core.db import session_scope
-from newsletter.delivery import deliver
+from newsletter.delivery import state
+from newsletter.delivery.backends import EmailBackend, TransientError, get_backend
 from newsletter.harvest import harvester
 from newsletter.scheduling import pipeline
 from newsletter.subscribers import lifecycle
@@ -47,7 +48,8 @@ def dispatch_due(now: str | None = None) -> int:
 
 
 def start_chain(digest_id: int) -> None:
-    (prepare_digest.si(digest_id) | compose_digest.si(digest_id) | deliver_digest.si(digest_id)).delay()
+    (prepare_digest.si(digest_id) | compose_digest.si(digest_id)
+     | deliver_digest.si(digest_id)).delay()
 
 
 def start_batch(digest_ids: list[int]) -> None:
@@ -77,14 +79,14 @@ def compose_digest(digest_id: int) -> str:
 def deliver_digest(self, digest_id: int) -> str:
     try:
         with session_scope() as session:
-            return deliver.deliver_digest(session, digest_id, backend=backend())
-    except deliver.TransientError as error:
+            return state.deliver_digest(session, digest_id, backend=backend())
+    except TransientError as error:
         # Honour the provider's own wait (X-RateLimit-Reset) when it gives one.
         raise self.retry(exc=error, countdown=retry_wait(error, self.request.retries),
                          max_retries=RETRY["max_retries"]) from error
 
 
-def retry_wait(error: deliver.TransientError, retries: int) -> float:
+def retry_wait(error: TransientError, retries: int) -> float:
     return error.retry_after if error.retry_after is not None else min(600, 2 ** retries * 5)
 
 
@@ -118,22 +120,22 @@ def compose_batch(digest_ids: list[int]) -> int:
 @app.task(autoretry_for=(OperationalError,), **RETRY)
 def deliver_batch(digest_ids: list[int]) -> int:
     with session_scope() as session:
-        outcomes = deliver.deliver_many(session, digest_ids, backend=backend())
+        outcomes = state.deliver_many(session, digest_ids, backend=backend())
     for digest_id, outcome in outcomes.items():
-        if isinstance(outcome, deliver.TransientError):
+        if isinstance(outcome, TransientError):
             deliver_digest.apply_async((digest_id,), countdown=retry_wait(outcome, 0))
     return len(outcomes)
 
 
-_backend: tuple[Settings, deliver.EmailBackend] | None = None
+_backend: tuple[Settings, EmailBackend] | None = None
 
 
-def backend() -> deliver.EmailBackend:
+def backend() -> EmailBackend:
     """One email backend (one SendGrid client) per worker process, until settings change."""
     global _backend
     settings = get_settings()
     if _backend is None or _backend[0] is not settings:
-        _backend = (settings, deliver.get_backend())
+        _backend = (settings, get_backend())
     return _backend[1]
 
 

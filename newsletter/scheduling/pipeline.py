@@ -25,7 +25,8 @@ from newsletter.core.models import (
     Subscriber,
     utcnow,
 )
-from newsletter.delivery import deliver
+from newsletter.delivery import state
+from newsletter.delivery.message import build_message
 from newsletter.harvest import harvester
 from newsletter.ranking.candidates import Pick, select_batch, select_papers
 from newsletter.scheduling import schedule
@@ -123,7 +124,7 @@ def compose_batch(session: Session, digest_ids: list[int]) -> tuple[dict[int, st
 
 
 def deliver_step(session: Session, digest_id: int) -> str:
-    return deliver.deliver_digest(session, digest_id)
+    return state.deliver_digest(session, digest_id)
 
 
 def run_digest(digest_id: int, *, now: dt.datetime | None = None, refresh: bool = True) -> str:
@@ -157,7 +158,7 @@ def send_due(now: dt.datetime | None = None, *, dry_run: bool = False,
         else:  # sweeps use the real clock: `now` may be a pretend time for who is due
             claimed_ids = {d.id for d in claimed}
             resumed = [i for i in dict.fromkeys(schedule.stalled_digests(session)
-                                                + deliver.pending_deliveries(session))
+                                                + state.pending_deliveries(session))
                        if i not in claimed_ids]
     outcomes: dict[int, str] = {}
     if dry_run:
@@ -228,6 +229,6 @@ def _picks_of(session: Session, digest: Digest) -> list[Pick]:
 def _preview_of(session, digest, subscriber, picks) -> Preview:
     if not digest.html:
         return Preview("", "", "", b"", picks, "empty")
-    message = deliver.build_message(digest, subscriber)
+    message = build_message(digest, subscriber)
     return Preview(digest.subject or "", digest.html, digest.text or "", message.as_bytes(),
                    picks, digest.status)

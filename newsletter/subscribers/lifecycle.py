@@ -222,8 +222,9 @@ def subscribe(
     address = normalize_email(email)
     clean = validate({
         "keywords": list(keywords), "categories": list(categories), "authors": list(authors),
-        "excludes": list(excludes), "sources": list(sources), "locale": locale, "timezone": timezone,
-        "send_hour": send_hour, "frequency": frequency, "weekday": weekday, "max_papers": max_papers})
+        "excludes": list(excludes), "sources": list(sources), "locale": locale,
+        "timezone": timezone, "send_hour": send_hour, "frequency": frequency,
+        "weekday": weekday, "max_papers": max_papers})
     now = utcnow()
     subscriber = find(session, address)
     if subscriber is None:
@@ -251,14 +252,16 @@ def send_confirmation(session: Session, subscriber: Subscriber) -> bool:
     if subscriber.status != SubscriberStatus.PENDING:
         return False
     from newsletter.compose import view
-    from newsletter.delivery import deliver
+    from newsletter.delivery.backends import send_transactional
+    from newsletter.delivery.message import build_transactional
+    from newsletter.delivery.state import is_suppressed
 
-    if deliver.is_suppressed(session, subscriber.email):
+    if is_suppressed(session, subscriber.email):
         return False
 
     confirm_url = links.url_for("confirm", subscriber)
     rendered = view.render_confirmation(subscriber, confirm_url)
-    deliver.send_transactional(deliver.build_transactional(subscriber.email, rendered, subscriber))
+    send_transactional(build_transactional(subscriber.email, rendered, subscriber))
     return True
 
 
@@ -267,12 +270,13 @@ def send_welcome(session: Session, subscriber: Subscriber) -> bool:
     if subscriber.status != SubscriberStatus.ACTIVE:
         return False
     from newsletter.compose import view
-    from newsletter.delivery import deliver
+    from newsletter.delivery.backends import send_transactional
+    from newsletter.delivery.message import build_transactional
 
     chosen = interests(session, subscriber)
     topics = chosen["keywords"] + chosen["categories"] + chosen["authors"]
     rendered = view.render_welcome(subscriber, topics)
-    deliver.send_transactional(deliver.build_transactional(subscriber.email, rendered, subscriber))
+    send_transactional(build_transactional(subscriber.email, rendered, subscriber))
     return True
 
 
