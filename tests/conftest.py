@@ -2,10 +2,13 @@
 
 Tests that need PostgreSQL or Redis use the `pg_url` / `redis_url` fixtures: they skip with
 the reason when the server is unreachable, except under CI=true, where they fail instead.
+The browser tests share one headless Chromium (`browser`) and, for the accessibility
+audits, axe-core from the npm registry (`axe`), which skip and fail the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -120,3 +123,46 @@ def browser():
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+# axe-core (npm) audits pages for WCAG 2 A/AA; `.ci/run` installs it into node_modules/.
+AXE_CORE = Path(os.environ.get("AXE_CORE_PATH") or
+                Path(__file__).resolve().parents[1] / "node_modules/axe-core/axe.min.js")
+WCAG_AA_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+class Axe:
+    """Runs axe-core in a Playwright page; every full result is kept under
+    test-artifacts/a11y/ (all impacts, with the failing nodes) for a human to read."""
+
+    def __init__(self, script: Path):
+        self.script = script
+
+    def audit(self, page, name: str) -> list[dict]:
+        """The serious and critical WCAG 2 A/AA violations on the page as it is now."""
+        page.add_script_tag(path=str(self.script))
+        result = page.evaluate(
+            """tags => axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                          resultTypes: ['violations']})""", WCAG_AA_TAGS)
+        folder = ARTIFACTS / "a11y"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(
+            json.dumps(result["violations"], indent=1, ensure_ascii=False), encoding="utf-8")
+        return [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
+
+    @staticmethod
+    def describe(violations: list[dict]) -> str:
+        """One line per failing node: rule, selector and axe's own explanation."""
+        return "\n".join(
+            f"{v['id']} ({v['impact']}): {node['target']} {node.get('failureSummary', '')}"
+            .replace("\n", " ")
+            for v in violations for node in v["nodes"])
+
+
+@pytest.fixture(scope="session")
+def axe() -> Axe:
+    if not AXE_CORE.is_file():
+        unavailable(f"axe-core not found at {AXE_CORE} "
+                    "(npm install --prefix . --no-save axe-core@4.14, or set AXE_CORE_PATH)")
+    return Axe(AXE_CORE)

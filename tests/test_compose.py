@@ -88,8 +88,8 @@ def cards_in(soup: BeautifulSoup) -> list:
 @pytest.mark.parametrize("locale", ["en", "zh"])
 def test_it_renders_a_header_band_with_the_brand_and_the_date(locale):
     soup = parse(render_digest(digest_view(locale=locale)).html)
-    assert soup.select_one("div.brand").get_text() == \
-        f"AcademicHub · {i18n.t('tagline', locale)}"
+    assert [h.get_text() for h in soup.select("h1")] == [  # the email's one title
+        f"AcademicHub · {i18n.t('tagline', locale)}"]
     assert soup.select_one("div.band-date").get_text() == \
         i18n.format_date(dt.date(2026, 6, 19), locale)
 
@@ -335,7 +335,7 @@ def test_it_renders_the_confirmation_email(locale):
     rendered = render_confirmation(subscriber, f"{WEB}/confirm/token")
     soup = parse(rendered.html)
     assert rendered.subject == i18n.t("confirm_subject", locale)
-    assert soup.select_one("div.brand") and soup.select_one("h1.h1").get_text() == \
+    assert soup.select_one("h1.brand") and soup.select_one("h2.heading").get_text() == \
         i18n.t("confirm_heading", locale)
     button = soup.select_one("a.button")
     assert button["href"] == f"{WEB}/confirm/token"

@@ -2,8 +2,10 @@
 
 At 375 px (a phone) and 800 px (a desktop pane): no horizontal scrolling, every card
 visible, [n] citations land on card n, and none of the hostile input runs as script.
-Screenshots go to test-artifacts/ at the repository root. Skips when Chromium or
-Playwright are missing, except under CI=true, where it fails.
+Every email passes axe-core's WCAG 2 A/AA audit in light and dark colour schemes, in
+English and Chinese. Screenshots go to test-artifacts/ at the repository root (axe's full
+results to test-artifacts/a11y/). Skips when Chromium, Playwright or axe-core are missing,
+except under CI=true, where it fails.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pytest
 
 from newsletter.compose.view import render_confirmation, render_digest, render_welcome
 from newsletter.core.models import Subscriber
+from newsletter.locale import i18n
 from tests.conftest import ARTIFACTS
 from tests.test_compose import HOSTILE, card, digest_view, worst_case_view
 
@@ -33,8 +36,8 @@ def hostile_view(locale: str):
                        theme="<script>x</script>", topics=[HOSTILE[1]])
 
 
-def open_email(browser, html: str, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 900})
+def open_email(browser, html: str, width: int, scheme: str = "light"):
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     dialogs: list[str] = []
@@ -116,6 +119,74 @@ def test_it_lays_out_the_confirmation_and_welcome_emails(browser, kind):
             assert requests == [] and dialogs == []
         finally:
             page.close()
+
+
+def full_view(locale: str):
+    """A digest using every part of the template: synthesis with citations, a followed
+    author, reasons, links, and more papers than cards (the "more on the web" line)."""
+    return digest_view(cards=[card(n, followed=["Alan Turing"]) for n in range(1, 11)],
+                       locale=locale, total=14)
+
+
+def rendered_email(kind: str, locale: str):
+    subscriber = Subscriber(id=3, email="ada@example.org", locale=locale,
+                            timezone="Asia/Shanghai")
+    if kind == "digest":
+        return render_digest(full_view(locale))
+    if kind == "confirm":
+        return render_confirmation(subscriber, "https://hub.example.org/confirm/t")
+    return render_welcome(subscriber, topics=["language models", "cs.CL"])
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("locale", ["en", "zh"])
+@pytest.mark.parametrize("kind", ["digest", "confirm", "welcome"])
+def test_it_passes_the_wcag_aa_audit_in_both_colour_schemes(browser, axe, kind, locale, scheme):
+    page, _, _ = open_email(browser, rendered_email(kind, locale).html, 800, scheme)
+    try:
+        name = f"{kind}-{locale}-{scheme}"
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == \
+            (scheme == "dark")  # the dark-scheme CSS is what axe sees
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        violations = axe.audit(page, name)
+        assert violations == [], axe.describe(violations)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_it_gives_screen_readers_an_article_with_a_title_and_an_outline(browser, locale):
+    """What a screen reader gets from Chromium's accessibility tree: the email as one article
+    named by its subject, in its language; the band as the one level-one heading; the
+    synthesis and papers as sections; each paper's title a heading to jump between."""
+    rendered = render_digest(full_view(locale))
+    page, _, _ = open_email(browser, rendered.html, 375)
+    try:
+        article = page.get_by_role("article", name=rendered.subject, exact=True)
+        assert article.count() == 1
+        assert page.locator("html").get_attribute("lang") == {"en": "en", "zh": "zh-CN"}[locale]
+        assert page.locator("html").get_attribute("dir") in ("ltr", "auto")
+        headings = page.evaluate("""() => [...document.querySelectorAll('h1, h2, h3')]
+            .map(h => [Number(h.tagName[1]), h.closest('[role=article]') !== null])""")
+        assert [level for level, _ in headings] == [1, 2, 2] + [3] * 10
+        assert all(inside for _, inside in headings)
+        assert article.get_by_role("heading", level=1).inner_text() == \
+            f"AcademicHub · {i18n.t('tagline', locale)}"
+    finally:
+        page.close()
+
+
+def test_it_would_notice_text_too_pale_to_read(browser, axe):
+    """The control for the audits above: the old link-row grey on white is caught."""
+    page, _, _ = open_email(browser, '<html lang="en"><title>Control</title>'
+                            '<body style="background:#fff">'
+                            '<p style="color:#94a3b8; font-size:13px">PDF · More</p></body>'
+                            "</html>", 375)
+    try:
+        violations = axe.audit(page, "control-pale-text")
+        assert [v["id"] for v in violations] == ["color-contrast"]
+    finally:
+        page.close()
 
 
 def test_it_would_notice_a_script_that_ran(browser):

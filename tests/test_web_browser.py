@@ -1,13 +1,15 @@
 """The subscriber's journey in a real headless Chromium, on a phone and on a desktop.
 
 Subscribe on the landing page (chips, preview, detected time zone), open the confirmation
-email from the outbox, confirm, change topics on the preferences page, unsubscribe.
-Screenshots go to test-artifacts/. Uses Debian's chromium through Playwright; skips when
-either is missing (fails instead under CI=true).
+email from the outbox, confirm, change topics on the preferences page, unsubscribe. Every
+page passes axe-core's WCAG 2 A/AA audit in light and dark colour schemes. Screenshots go to
+test-artifacts/ (axe's full results to test-artifacts/a11y/). Uses Debian's chromium through
+Playwright and axe-core from npm; skips when one is missing (fails instead under CI=true).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import re
 import socket
@@ -18,11 +20,11 @@ from email import policy
 import pytest
 from sqlmodel import select
 
-from newsletter.core import config
-from newsletter.core.models import Subscriber, SubscriberStatus
+from newsletter.core import config, links
+from newsletter.core.models import Digest, DigestItem, Paper, Subscriber, SubscriberStatus
 from newsletter.subscribers import lifecycle
 from tests.conftest import ARTIFACTS
-from tests.factories import make_paper
+from tests.factories import make_paper, make_subscriber
 
 pytestmark = pytest.mark.browser
 
@@ -194,3 +196,62 @@ def test_it_shows_inline_errors_in_the_browser(browser, live_server, session):
     shoot(page, "inline-error-375")
     assert session.exec(select(Subscriber)).all() == []
     context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_it_passes_the_wcag_aa_audit_on_every_page(browser, axe, live_server, session, scheme):
+    """Every page a reader can reach from the landing page or an email link (the landing
+    page in both languages), each checked as it is shown: preview loaded, form submitted."""
+    reader = make_subscriber(session, "reader@example.org", status=SubscriberStatus.PENDING,
+                             authors=("Ada Lovelace",))
+    paper = session.exec(select(Paper.id)).first()  # one of the live server's papers
+    digest = Digest(subscriber_id=reader.id, local_date=dt.date(2026, 11, 25),
+                    subject="AcademicHub Nov 25", synthesis="One paper today [1].")
+    session.add(digest)
+    session.commit()
+    session.add(DigestItem(digest_id=digest.id, paper_id=paper, rank=1, score=1.0,
+                           reason="matches 'language models'"))
+    session.commit()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme,
+                                  bypass_csp=True)  # lets axe's script into our strict pages
+    page = context.new_page()
+    found: dict[str, list[dict]] = {}
+
+    def audit(name: str) -> None:
+        shoot(page, f"web-{name}-{scheme}")
+        found[name] = axe.audit(page, f"web-{name}-{scheme}")
+
+    for name, path in [("landing-zh", "/?lang=zh"), ("landing-en", "/")]:
+        page.goto(live_server + path)
+        expect(page.locator(".card-meta").first).to_be_visible()  # the preview has loaded
+        audit(name)
+    page.fill("#email", "not an address")
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("#email-error")
+    audit("inline-error")
+    page.fill("#email", "new@example.org")
+    add_chip(page, "keywords", "language models")
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("text=Check your inbox")
+    audit("check-inbox")
+
+    pages = [("confirmed", links.url_for("confirm", reader)),
+             ("preferences", links.url_for("preferences", reader)),
+             ("digest-web-view", links.url_for("digest", reader, digest=digest.id)),
+             ("feedback", links.url_for("feedback", reader, paper=paper, signal="more")),
+             ("unsubscribe", links.url_for("unsubscribe", reader)),
+             ("not-found", live_server + "/preferences/not-a-token")]
+    for name, url in pages:
+        page.goto(url)
+        audit(name)
+    page.goto(links.url_for("preferences", reader))
+    page.click("#preferences-form button[value=save]")
+    page.wait_for_selector("text=Saved.")
+    audit("preferences-saved")
+    page.goto(links.url_for("unsubscribe", reader))
+    page.click("button:has-text('Unsubscribe')")
+    page.wait_for_selector("text=You are unsubscribed")
+    audit("unsubscribed")
+    context.close()
+    assert {name: axe.describe(v) for name, v in found.items() if v} == {}
