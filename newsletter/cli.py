@@ -128,6 +128,7 @@ def subscribe(
     """Add or update a subscriber (double opt-in unless --confirmed)."""
     from newsletter.core.db import session_scope
     from newsletter.subscribers import lifecycle
+    from newsletter.subscribers.validation import InvalidInput
 
     try:
         with session_scope() as session:
@@ -139,7 +140,7 @@ def subscribe(
                 lifecycle.send_confirmation(session, subscriber)
             summary = (subscriber.email, subscriber.status, subscriber.timezone,
                        subscriber.send_hour, subscriber.locale)
-    except lifecycle.InvalidInput as error:
+    except InvalidInput as error:
         fail(str(error))
     email_, status, tz_, hour_, lang_ = summary
     out.print(f"{email_}: {status} ({lang_}, {hour_:02d}:00 {tz_})"

@@ -14,7 +14,6 @@ import pytest
 
 from newsletter.compose.view import render_confirmation, render_digest, render_welcome
 from newsletter.core.models import Subscriber
-from newsletter.locale import i18n
 from tests.conftest import ARTIFACTS
 from tests.test_compose import HOSTILE, card, digest_view, worst_case_view
 
@@ -171,7 +170,7 @@ def test_it_gives_screen_readers_an_article_with_a_title_and_an_outline(browser,
         assert [level for level, _ in headings] == [1, 2, 2] + [3] * 10
         assert all(inside for _, inside in headings)
         assert article.get_by_role("heading", level=1).inner_text() == \
-            f"AcademicHub · {i18n.t('tagline', locale)}"
+            {"en": "AcademicHub · Curated Daily", "zh": "AcademicHub · 每日精选"}[locale]
     finally:
         page.close()
 

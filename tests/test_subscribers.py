@@ -23,7 +23,7 @@ from newsletter.core.models import (
     utcnow,
 )
 from newsletter.subscribers import lifecycle
-from newsletter.subscribers.lifecycle import InvalidInput
+from newsletter.subscribers.validation import InvalidInput, normalize_email
 from tests.factories import make_paper, make_subscriber
 
 
@@ -42,14 +42,14 @@ def outbox_texts(settings) -> list[str]:
 # --- email addresses ----------------------------------------------------------------------
 
 def test_it_lower_cases_and_trims_addresses():
-    assert lifecycle.normalize_email("  Ada.Lovelace@Example.ORG ") == "ada.lovelace@example.org"
+    assert normalize_email("  Ada.Lovelace@Example.ORG ") == "ada.lovelace@example.org"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "not-an-address", "a@", "@b.org", "a b@c.org",
                                  "x" * 400 + "@example.org", None, 42])
 def test_it_refuses_invalid_addresses_with_a_clear_message(raw):
     with pytest.raises(InvalidInput) as caught:
-        lifecycle.normalize_email(raw)
+        normalize_email(raw)
     assert caught.value.field == "email"
     assert "email address" in str(caught.value)
 
@@ -58,7 +58,7 @@ def test_it_refuses_invalid_addresses_with_a_clear_message(raw):
                                  "ada@example.org\rX: y", "ada\x00@example.org"])
 def test_it_refuses_header_injection_in_the_address(raw):
     with pytest.raises(InvalidInput) as caught:
-        lifecycle.normalize_email(raw)
+        normalize_email(raw)
     assert caught.value.key == "email_header"
 
 

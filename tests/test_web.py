@@ -530,13 +530,6 @@ def test_it_publishes_an_openapi_schema_for_the_api(client):
         assert path in schema["paths"]
 
 
-def test_it_has_every_web_string_and_message_in_both_languages():
-    from newsletter.web.i18n_web import WEB_STRINGS
-
-    assert set(WEB_STRINGS["en"]) <= set(WEB_STRINGS["zh"])
-    assert set(lifecycle.MESSAGES) <= set(WEB_STRINGS["zh"])
-
-
 def test_it_reports_unhealthy_when_the_schema_is_missing(client):
     from sqlmodel import SQLModel
 

@@ -38,7 +38,6 @@ from premailer import Premailer
 from newsletter.locale import i18n
 
 TEMPLATE_DIR = Path(str(resources.files("email_templates")))  # a checkout or an installed wheel
-HTML_LANG = {"en": "en", "zh": "zh-CN"}
 COLOR_SCHEME_META = ('<meta name="color-scheme" content="light dark">'
                      '<meta name="supported-color-schemes" content="light dark">')
 INCLUDE = re.compile(r'<mj-include\s+path="([^"]+)"\s*/>')
@@ -60,6 +59,7 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+i18n.install(ENV)  # _() and ngettext() translate into the render context's `locale`
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +88,7 @@ def mjml_source(name: str, locale: str) -> str:
         return INCLUDE.sub(load, (TEMPLATE_DIR / match.group(1)).read_text(encoding="utf-8"))
 
     source = (TEMPLATE_DIR / f"{name}.mjml").read_text(encoding="utf-8")
-    return INCLUDE.sub(load, source).replace("__LANG__", HTML_LANG[i18n.normalize_locale(locale)])
+    return INCLUDE.sub(load, source).replace("__LANG__", i18n.html_lang(locale))
 
 
 def finish_compiled(html: str) -> str:

@@ -47,6 +47,7 @@ from newsletter.core.models import (
 )
 from newsletter.locale import i18n
 from newsletter.ranking.candidates import Pick, explain_papers, profiles_for
+from newsletter.subscribers.lifecycle import PENDING_DAYS
 from newsletter.tracking import track
 from newsletter.writing import synthesize
 
@@ -98,8 +99,10 @@ class DigestView:
 # --- pure rendering ---------------------------------------------------------------------
 
 @cache
-def _strings(locale: str) -> dict[str, str]:
-    return {key: i18n.t(key, locale) for key in i18n.STRINGS[locale]}
+def _link_labels(locale: str) -> tuple[str, str, str, str]:
+    tr = i18n.translator(locale)
+    return (tr.gettext("Abstract"), tr.gettext("PDF"), tr.gettext("More like this"),
+            tr.gettext("Less like this"))
 
 
 def _card(card: CardView, locale: str) -> dict:
@@ -110,10 +113,10 @@ def _card(card: CardView, locale: str) -> dict:
     authors = [{"name": one_line(names[i], render.MAX_AUTHOR), "followed": is_followed[i]}
                for i in shown]
     hidden = len(names) - len(shown)
-    more_authors = i18n.t("more_authors", locale, count=hidden) if hidden else ""
-    links = [Link(i18n.t(key, locale), safe_url(url)) for key, url in (
-        ("abstract", card.abstract_url), ("pdf", card.pdf_url),
-        ("more_like_this", card.more_url), ("less_like_this", card.less_url))]
+    more_authors = i18n.translator(locale).ngettext(
+        "+%(num)s more", "+%(num)s more", hidden) if hidden else ""
+    links = [Link(label, safe_url(url)) for label, url in zip(_link_labels(locale), (
+        card.abstract_url, card.pdf_url, card.more_url, card.less_url))]
     badge = card.source + (f" ({card.category})" if card.category else "") \
         + (f" {card.date.isoformat()}" if card.date else "")
     return {
@@ -132,38 +135,41 @@ def _card(card: CardView, locale: str) -> dict:
 def _footer(locale: str, email: str, topics: list[str], links: list[Link]) -> dict:
     topics = [one_line(topic, render.MAX_TOPIC)
               for topic in topics[: render.MAX_TOPICS] if topic.strip()]
-    why = (i18n.t("why_you_get_this", locale, topics=i18n.join_list(topics, locale))
-           if topics else i18n.t("why_you_get_this_no_topics", locale))
+    tr = i18n.translator(locale)
+    why = (tr.gettext("You get this email because you subscribed to AcademicHub with these "
+                      "topics: %(topics)s.", topics=tr.join(topics))
+           if topics else tr.gettext("You get this email because you subscribed to AcademicHub."))
     return {"footer_links": [link for link in links if link.url],
-            "footer_lines": [i18n.t("sent_to", locale, email=email), why]}
+            "footer_lines": [tr.gettext("Sent to %(email)s.", email=email), why]}
 
 
 def render_digest(view: DigestView, *, budget: int = HTML_BUDGET) -> Rendered:
     """Render the digest; if the HTML would exceed `budget` bytes, keep the most cards that
     fit and link the rest to the web view."""
     locale = i18n.normalize_locale(view.locale)
+    tr = i18n.translator(locale)
     cards = [_card(card, locale) for card in view.cards]
     total = max(view.total or 0, len(cards))
     theme = one_line(clean_llm_text(view.theme), render.MAX_THEME)
     base = {
-        "s": _strings(locale), "t": lambda key, **kw: i18n.t(key, locale, **kw),
-        "date_long": i18n.format_date(view.date, locale),
-        "date_short": i18n.format_date(view.date, locale, style="short"),
+        "locale": locale, "date_long": tr.date(view.date),
+        "date_short": tr.date(view.date, "short"),
         "theme": theme, "total": total, "rule": TEXT_RULE,
         **_footer(locale, view.email, view.topics, [
-            Link(i18n.t("preferences", locale), safe_url(view.preferences_url)),
-            Link(i18n.t("unsubscribe", locale), safe_url(view.unsubscribe_url)),
-            Link(i18n.t("view_in_browser", locale), safe_url(view.web_url))]),
+            Link(tr.gettext("Preferences"), safe_url(view.preferences_url)),
+            Link(tr.gettext("Unsubscribe"), safe_url(view.unsubscribe_url)),
+            Link(tr.gettext("View in browser"), safe_url(view.web_url))]),
     }
     base["subject"] = render_subject("digest", base)
     base["preheader"] = one_line(clean_llm_text(view.preheader), render.MAX_PREHEADER) or \
-        i18n.t("preheader_default", locale, count=total)
+        tr.ngettext("%(num)s new paper picked for you today.",
+                    "%(num)s new papers picked for you today.", total)
 
     def context(k: int, html: bool) -> dict:
         numbers = {card["n"] for card in cards[:k]}
         left = total - k
-        more = Link(i18n.t("more_on_web", locale, count=left), safe_url(view.web_url)) \
-            if left else None
+        more = Link(tr.ngettext("%(num)s more paper on the web", "%(num)s more papers on the web",
+                                left), safe_url(view.web_url)) if left else None
         return {**base, "cards": cards[:k], "more": more,
                 "synthesis": synthesis_paragraphs(view.synthesis, numbers, html=html)}
 
@@ -196,8 +202,8 @@ def _simple(name: str, subscriber, context: dict, links: list[Link],
     """Confirmation and welcome: one message, one button, the shared header and footer.
     `topics` None leaves out the "why you get this" line (nothing is subscribed yet)."""
     locale = i18n.normalize_locale(subscriber.locale)
-    ctx = {"s": _strings(locale), "rule": TEXT_RULE,
-           "date_long": i18n.format_date(_local_today(subscriber), locale), **context,
+    ctx = {"locale": locale, "rule": TEXT_RULE,
+           "date_long": i18n.translator(locale).date(_local_today(subscriber)), **context,
            **_footer(locale, subscriber.email, topics or [], links)}
     if topics is None:
         ctx["footer_lines"] = ctx["footer_lines"][:1]
@@ -215,28 +221,38 @@ def _local_today(subscriber) -> dt.date:
 
 def render_confirmation(subscriber, confirm_url: str) -> Rendered:
     """The double opt-in email; no unsubscribe link: nothing is subscribed yet."""
-    locale = i18n.normalize_locale(subscriber.locale)
+    tr = i18n.translator(subscriber.locale)
     return _simple("confirm", subscriber, {
-        "preheader": i18n.t("confirm_preheader", locale),
-        "body": i18n.t("confirm_body", locale, email=subscriber.email),
-        "action": Link(i18n.t("confirm_button", locale), safe_url(confirm_url)),
+        "preheader": tr.gettext("One click to start your daily research digest."),
+        "body": tr.gettext("Someone, hopefully you, asked to receive the AcademicHub research "
+                           "digest at %(email)s. Confirm to start receiving it.",
+                           email=subscriber.email),
+        "expiry": tr.ngettext("This link expires in %(num)s day.",
+                              "This link expires in %(num)s days.", PENDING_DAYS),
+        "action": Link(tr.gettext("Confirm my subscription"), safe_url(confirm_url)),
     }, [], None)
 
 
 def render_welcome(subscriber, topics: list[str] | None = None) -> Rendered:
-    locale = i18n.normalize_locale(subscriber.locale)
+    tr = i18n.translator(subscriber.locale)
     when = {"time": f"{subscriber.send_hour:02d}:00", "timezone": subscriber.timezone}
     preferences = url_for("preferences", subscriber)
     topics = [one_line(topic, render.MAX_TOPIC) for topic in (topics or [])[: render.MAX_TOPICS]]
+    frequency = (tr.gettext("once a week") if subscriber.frequency == "weekly"
+                 else tr.gettext("every day new papers are announced"))
     return _simple("welcome", subscriber, {
-        "preheader": i18n.t("welcome_preheader", locale, **when),
-        "body": i18n.t("welcome_body", locale, count=subscriber.max_papers,
-                       frequency=i18n.t(f"frequency_{subscriber.frequency}", locale), **when),
-        "topics_line": i18n.t("welcome_topics", locale, topics=i18n.join_list(topics, locale))
+        "preheader": tr.gettext("Your first digest arrives at %(time)s (%(timezone)s).", **when),
+        "body": tr.ngettext(
+            "Your research digest arrives at %(time)s (%(timezone)s), %(frequency)s, with up "
+            "to %(num)s paper picked for your topics.",
+            "Your research digest arrives at %(time)s (%(timezone)s), %(frequency)s, with up "
+            "to %(num)s papers picked for your topics.",
+            subscriber.max_papers, frequency=frequency, **when),
+        "topics_line": tr.gettext("Your topics: %(topics)s.", topics=tr.join(topics))
         if topics else "",
-        "action": Link(i18n.t("button_preferences", locale), preferences),
-    }, [Link(i18n.t("preferences", locale), preferences),
-        Link(i18n.t("unsubscribe", locale), url_for("unsubscribe", subscriber))], topics)
+        "action": Link(tr.gettext("Edit my preferences"), preferences),
+    }, [Link(tr.gettext("Preferences"), preferences),
+        Link(tr.gettext("Unsubscribe"), url_for("unsubscribe", subscriber))], topics)
 
 
 # --- the stage --------------------------------------------------------------------------

@@ -1,196 +1,250 @@
-"""Fixed strings in English and Chinese, and dates formatted per language.
+"""The one lookup of user-facing words: gettext catalogs managed with Babel, one per language.
 
-Used by the emails (newsletter.compose) and the web pages. `t(key, locale, **kw)` looks the
-key up in the locale's table (falling back to English, then to the key itself, so a missing
-translation shows up as English rather than crashing a send) and fills `{name}` fields.
-A `count` argument picks the `key_one` form in English when count == 1.
-Values passed in are formatted as they are: escaping is the template's job.
+Every string a reader sees (emails, pages, validation messages, notes) is an English msgid
+in `newsletter/locale/<lang>/LC_MESSAGES/messages.po`, compiled to `.mo` (shipped as package
+data). Python code asks a `Translator` (`translator(locale).gettext("Abstract")`); Jinja
+templates call `_()` / `ngettext()` through `install(env)`, which translates into the
+`locale` variable of each render. Tables built before a reader is known mark their messages
+with `lazy.gettext` / `lazy.ngettext` and word them later with `Message.text(locale)`.
+
+Placeholders are Python's `%(name)s` (what Jinja's newstyle gettext uses too), so Babel's
+checks and `msgfmt -c` compare them between msgid and translation; a literal percent sign
+is `%%`. Counts go through `ngettext` with the language's own plural rules, and reach the
+sentence as `%(num)s`, formatted by Babel for the language; dates are Babel's too.
+
+A language is registered by its compiled catalog being present (see README, "Languages").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
-LOCALES = ("en", "zh")
-DEFAULT_LOCALE = "en"
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton, get_day_names
+from babel.lists import format_list
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "brand": "AcademicHub",
-        "tagline": "Curated Daily",
-        "subject": "{date} · {theme} | AcademicHub",
-        "subject_no_theme": "{date} · {count} new papers | AcademicHub",
-        "subject_no_theme_one": "{date} · 1 new paper | AcademicHub",
-        "preheader_default": "{count} new papers picked for you today.",
-        "preheader_default_one": "1 new paper picked for you today.",
-        "synthesis_heading": "Today's synthesis",
-        "papers_heading": "Your papers",
-        "more_authors": "+{count} more",
-        "followed_author": "followed author",
-        "why": "Why you got this:",
-        "abstract": "Abstract",
-        "pdf": "PDF",
-        "more_like_this": "More like this",
-        "less_like_this": "Less like this",
-        "more_on_web": "{count} more papers on the web",
-        "more_on_web_one": "1 more paper on the web",
-        "read_on_web": "See the full list in your browser",
-        "preferences": "Preferences",
-        "unsubscribe": "Unsubscribe",
-        "view_in_browser": "View in browser",
-        "sent_to": "Sent to {email}.",
-        "why_you_get_this": "You get this email because you subscribed to AcademicHub"
-                            " with these topics: {topics}.",
-        "why_you_get_this_no_topics": "You get this email because you subscribed to"
-                                      " AcademicHub.",
-        "written_by_offline": "Summaries are extracted from the abstracts.",
-        "confirm_subject": "Confirm your AcademicHub subscription",
-        "confirm_preheader": "One click to start your daily research digest.",
-        "confirm_heading": "Confirm your subscription",
-        "confirm_body": "Someone, hopefully you, asked to receive the AcademicHub research"
-                        " digest at {email}. Confirm to start receiving it.",
-        "confirm_button": "Confirm my subscription",
-        "confirm_expiry": "This link expires in 7 days.",
-        "confirm_ignore": "If you did not ask for this, ignore this email: you will not"
-                          " hear from us again.",
-        "welcome_subject": "Welcome to AcademicHub",
-        "welcome_preheader": "Your first digest arrives at {time} ({timezone}).",
-        "welcome_heading": "You're subscribed",
-        "welcome_body": "Your research digest arrives at {time} ({timezone}), {frequency},"
-                        " with up to {count} papers picked for your topics.",
-        "welcome_topics": "Your topics: {topics}.",
-        "welcome_change": "You can change topics, language, time or frequency at any time.",
-        "frequency_daily": "every day new papers are announced",
-        "frequency_weekly": "once a week",
-        "button_preferences": "Edit my preferences",
-        "copy_link": "If the button does not work, copy this address into your browser:",
-        # Why a paper was picked (newsletter.rank.Reason kinds); {topic} is reason_topic.
-        "reason_author": "by {value}",
-        "reason_title": "matches {topic} in the title",
-        "reason_abstract": "matches {topic} in the abstract",
-        "reason_words": "mentions the words of {topic}",
-        "reason_partial": "partly matches {topic}",
-        "reason_category": "{value}",
-        "reason_source": "from {value}",
-        "reason_feedback": "like papers you asked for more of",
-        "reason_recent": "recent paper",
-        "reason_topic": "'{value}'",
-        "reason_topic_gloss": "'{value}' ({gloss})",
-        "reason_sep": "; ",
-    },
-    "zh": {
-        "brand": "AcademicHub",
-        "tagline": "每日精选",
-        "subject": "{date} · {theme} | AcademicHub",
-        "subject_no_theme": "{date} · {count} 篇新论文 | AcademicHub",
-        "preheader_default": "今天为你精选了 {count} 篇新论文。",
-        "synthesis_heading": "今日综述",
-        "papers_heading": "你的论文",
-        "more_authors": "等另外 {count} 人",
-        "followed_author": "关注的作者",
-        "why": "推荐理由：",
-        "abstract": "摘要",
-        "pdf": "PDF",
-        "more_like_this": "多推荐类似的",
-        "less_like_this": "少推荐类似的",
-        "more_on_web": "网页上还有 {count} 篇论文",
-        "read_on_web": "在浏览器中查看完整列表",
-        "preferences": "偏好设置",
-        "unsubscribe": "退订",
-        "view_in_browser": "在浏览器中查看",
-        "sent_to": "发送至 {email}。",
-        "why_you_get_this": "你收到这封邮件，是因为你订阅了 AcademicHub，主题为：{topics}。",
-        "why_you_get_this_no_topics": "你收到这封邮件，是因为你订阅了 AcademicHub。",
-        "written_by_offline": "摘要摘自论文原文。",
-        "confirm_subject": "请确认你的 AcademicHub 订阅",
-        "confirm_preheader": "点击一下，开始接收每日研究简报。",
-        "confirm_heading": "确认订阅",
-        "confirm_body": "有人（希望是你）请求将 AcademicHub 研究简报发送到 {email}。"
-                        "确认后即可开始接收。",
-        "confirm_button": "确认订阅",
-        "confirm_expiry": "此链接 7 天内有效。",
-        "confirm_ignore": "如果这不是你本人的操作，请忽略此邮件，我们不会再联系你。",
-        "welcome_subject": "欢迎订阅 AcademicHub",
-        "welcome_preheader": "你的第一封简报将于 {time}（{timezone}）送达。",
-        "welcome_heading": "订阅成功",
-        "welcome_body": "你的研究简报将于 {time}（{timezone}）送达，{frequency}，"
-                        "每期最多 {count} 篇与你的主题相关的论文。",
-        "welcome_topics": "你的主题：{topics}。",
-        "welcome_change": "你可以随时修改主题、语言、送达时间或频率。",
-        "frequency_daily": "每逢有新论文公布的日子",
-        "frequency_weekly": "每周一次",
-        "button_preferences": "修改偏好设置",
-        "copy_link": "如果按钮无法使用，请将此地址复制到浏览器中：",
-        "reason_author": "关注的作者 {value}",
-        "reason_title": "标题匹配{topic}",
-        "reason_abstract": "摘要匹配{topic}",
-        "reason_words": "提到了{topic}中的词",
-        "reason_partial": "部分匹配{topic}",
-        "reason_category": "分类 {value}",
-        "reason_source": "来自 {value}",
-        "reason_feedback": "与你选择“多推荐类似的”的论文相近",
-        "reason_recent": "近期论文",
-        "reason_topic": "“{value}”",
-        "reason_topic_gloss": "“{value}”（{gloss}）",
-        "reason_sep": "；",
-    },
-}
+log = logging.getLogger(__name__)
 
-_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
-_EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_ZH_DAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+LOCALE_DIR = Path(__file__).parent
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"  # the language of the msgids: its catalog may leave them untranslated
+HTML_LANG = {"zh": "zh-CN"}  # the html lang attribute where it is more than the code
+
+
+def _registered(root: Path = LOCALE_DIR) -> tuple[str, ...]:
+    """The languages whose compiled catalog ships, the default first."""
+    found = {path.parents[1].name for path in root.glob(f"*/LC_MESSAGES/{DOMAIN}.mo")}
+    return (DEFAULT_LOCALE, *sorted(found - {DEFAULT_LOCALE}))
+
+
+LOCALES = _registered()
 
 
 def normalize_locale(locale: str | None) -> str:
-    """'zh-CN', 'zh_Hans' -> 'zh'; anything unknown -> 'en'."""
+    """'zh-CN', 'zh_Hans', 'ZH' -> 'zh'; anything not registered -> 'en'."""
     base = (locale or "").replace("_", "-").split("-")[0].lower()
     return base if base in LOCALES else DEFAULT_LOCALE
 
 
-def t(key: str, locale: str | None = DEFAULT_LOCALE, **kw: object) -> str:
-    table = STRINGS[normalize_locale(locale)]
-    if key not in table:
-        table = STRINGS[DEFAULT_LOCALE]
-    if kw.get("count") == 1 and key + "_one" in table:
-        key += "_one"
-    text = table.get(key, key)
-    return text.format(**kw) if kw else text
+def pick_locale(requested: str | None, accept_language: str | None = None) -> str:
+    """The language asked for if we speak it, else the first of the browser's that we do."""
+    if requested in LOCALES:
+        return requested
+    for part in (accept_language or "").split(","):  # in the browser's order of preference
+        tag = part.split(";")[0].strip().replace("_", "-").split("-")[0].lower()
+        if tag in LOCALES:
+            return tag
+    return DEFAULT_LOCALE
 
 
-def format_date(d: dt.date, locale: str | None = DEFAULT_LOCALE, *, style: str = "long") -> str:
-    """'long': Thursday, 26 November 2026 / 2026年11月26日 星期四;
-    'short': Nov 26 / 11月26日 (subject lines)."""
-    if normalize_locale(locale) == "zh":
+def html_lang(locale: str | None) -> str:
+    locale = normalize_locale(locale)
+    return HTML_LANG.get(locale, locale)
+
+
+class Translator:
+    """One language's catalog, plural rules and Babel formats."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+        self.babel = Locale.parse(locale)
+        self.translations: NullTranslations = Translations.load(LOCALE_DIR, [locale], DOMAIN)
+
+    def _format(self, text: str, fallback: str, params: dict) -> str:
+        try:
+            return text % params
+        except (KeyError, ValueError, TypeError):  # a broken translation must not stop a send
+            log.error("catalog %s: cannot format %r; using the English text", self.locale, text)
+            return fallback % params
+
+    def gettext(self, message: str, **params: object) -> str:
+        return self._format(self.translations.gettext(message), message, params)
+
+    def ngettext(self, singular: str, plural: str, n: int, **params: object) -> str:
+        """The form for `n` under this language's plural rules; `%(num)s` is n, formatted."""
+        params.setdefault("num", self.number(n))
+        return self._format(self.translations.ngettext(singular, plural, n),
+                            singular if n == 1 else plural, params)
+
+    def pgettext(self, context: str, message: str, **params: object) -> str:
+        return self._format(self.translations.pgettext(context, message), message, params)
+
+    def number(self, n: int | float) -> str:
+        return format_decimal(n, locale=self.babel)
+
+    def date(self, day: dt.date, style: str = "long") -> str:
+        """'long': Thursday, November 26, 2026 / 2026年11月26日星期四 (the header band);
+        'short': Nov 26 / 11月26日 (subject lines)."""
         if style == "short":
-            return f"{d.month}月{d.day}日"
-        return f"{d.year}年{d.month}月{d.day}日 {_ZH_DAYS[d.weekday()]}"
-    if style == "short":
-        return f"{_EN_MONTHS[d.month - 1][:3]} {d.day}"
-    return f"{_EN_DAYS[d.weekday()]}, {d.day} {_EN_MONTHS[d.month - 1]} {d.year}"
+            return format_skeleton("MMMd", day, locale=self.babel)
+        return format_date(day, "full", locale=self.babel)
+
+    def weekdays(self) -> list[str]:
+        """Monday first, as `date.weekday()` counts."""
+        return [get_day_names("wide", locale=self.babel)[i] for i in range(7)]
+
+    def join(self, items: Iterable[str], *, conjunction: bool = False) -> str:
+        """An enumeration: 'a, b, c' / 'a、b、c'; with `conjunction`, 'a, b and c' / 'a、b、c'.
+        (Babel's CLDR list patterns would say 'a、b和c': the catalog keeps our own style.)"""
+        items = list(items)
+        separator = self.pgettext("list separator", ", ")
+        if not conjunction or len(items) < 2:
+            return separator.join(items)
+        last = self.pgettext("list separator before the last item", " and ")
+        return separator.join(items[:-1]) + last + items[-1]
+
+    def or_list(self, items: Sequence[str]) -> str:
+        """'a, b, or c' / 'a、b或c'."""
+        return format_list(list(items), style="or", locale=self.babel)
+
+    def language_name(self, code: str) -> str:
+        """A language as its own speakers write it: 'English', '中文'."""
+        try:
+            return Locale.parse(code).display_name or code
+        except (ValueError, UnknownLocaleError):
+            return code
 
 
-def join_list(items: list[str], locale: str | None = DEFAULT_LOCALE) -> str:
-    """Topics in a sentence: 'a, b, c' / 'a、b、c'."""
-    return ("、" if normalize_locale(locale) == "zh" else ", ").join(items)
+@lru_cache(maxsize=64)
+def translator(locale: str | None = DEFAULT_LOCALE) -> Translator:
+    return Translator(normalize_locale(locale))
 
+
+# --- messages marked where no reader is known yet -----------------------------------------
+
+@dataclass(frozen=True)
+class Message:
+    """A message in the catalog, worded later in the reader's language. `params` are fixed
+    when it is marked (limits from constants); more come with each `text` call."""
+
+    singular: str
+    plural: str | None = None
+    n: int = 1
+    params: dict = field(default_factory=dict)
+
+    def text(self, locale: str | None = DEFAULT_LOCALE, **params: object) -> str:
+        tr = translator(locale)
+        params = {**self.params, **params}
+        if self.plural is None:
+            return tr.gettext(self.singular, **params)
+        return tr.ngettext(self.singular, self.plural, self.n, **params)
+
+
+class lazy:  # noqa: N801  reads as the call it marks: lazy.gettext("..."), which pybabel finds
+    @staticmethod
+    def gettext(message: str, **params: object) -> Message:
+        return Message(message, params=params)
+
+    @staticmethod
+    def ngettext(singular: str, plural: str, n: int, **params: object) -> Message:
+        return Message(singular, plural, n, params)
+
+
+# --- templates ----------------------------------------------------------------------------
+
+def _locale_of(context: Context) -> str | None:
+    return context.get("locale")
+
+
+@pass_context
+def _jinja_gettext(context: Context, message: str) -> str:
+    return translator(_locale_of(context)).translations.gettext(message)
+
+
+@pass_context
+def _jinja_ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return translator(_locale_of(context)).translations.ngettext(singular, plural, n)
+
+
+@pass_context
+def _jinja_pgettext(context: Context, where: str, message: str) -> str:
+    return translator(_locale_of(context)).translations.pgettext(where, message)
+
+
+@pass_context
+def _jinja_number(context: Context, n: int | float) -> str:
+    return translator(_locale_of(context)).number(n)
+
+
+def install(env: Environment) -> None:
+    """Jinja's i18n extension on `env`, translating into each render's `locale` variable
+    (newstyle: `_("Sent to %(email)s.", email=email)`, variables escaped in HTML).
+    In a plural, pass `num=n|number` for a Babel-formatted count."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _jinja_gettext, _jinja_ngettext, newstyle=True, pgettext=_jinja_pgettext)
+    env.filters["number"] = _jinja_number
+
+
+# --- why a paper was picked ---------------------------------------------------------------
 
 TOPIC_REASONS = frozenset({"title", "abstract", "words", "partial"})
 
 
 def reason_text(reasons: Iterable[Sequence], locale: str | None = DEFAULT_LOCALE) -> str:
-    """`newsletter.rank.Reason`s (kind, value, gloss) in words:
-    "matches 'x' in the title; cs.CL" / "标题匹配“x”；分类 cs.CL". Unknown kinds are skipped."""
-    table = STRINGS[normalize_locale(locale)]
+    """`newsletter.ranking.rank.Reason`s (kind, value, gloss) in words:
+    "matches 'x' in the title; cs.CL" / "标题匹配“x”；分类 cs.CL". Unknown kinds are skipped.
+    The English words are what selection stores on the digest item."""
+    tr = translator(locale)
     words = []
     for kind, value, gloss, *_ in reasons:
-        template = table.get(f"reason_{kind}") or STRINGS[DEFAULT_LOCALE].get(f"reason_{kind}")
-        if template is None:
-            continue
         topic = ""
         if kind in TOPIC_REASONS:
-            topic = table["reason_topic_gloss" if gloss else "reason_topic"].format(
-                value=value, gloss=gloss)
-        words.append(template.format(value=value, topic=topic))
-    return table["reason_sep"].join(words)
+            topic = (tr.gettext("'%(value)s' (%(gloss)s)", value=value, gloss=gloss) if gloss
+                     else tr.gettext("'%(value)s'", value=value))
+        phrase = _reason(tr, kind, value, topic)
+        if phrase is not None:
+            words.append(phrase)
+    return tr.pgettext("reasons separator", "; ").join(words)
+
+
+def _reason(tr: Translator, kind: str, value: str, topic: str) -> str | None:
+    match kind:
+        case "author":
+            return tr.gettext("by %(value)s", value=value)
+        case "title":
+            return tr.gettext("matches %(topic)s in the title", topic=topic)
+        case "abstract":
+            return tr.gettext("matches %(topic)s in the abstract", topic=topic)
+        case "words":
+            return tr.gettext("mentions the words of %(topic)s", topic=topic)
+        case "partial":
+            return tr.gettext("partly matches %(topic)s", topic=topic)
+        case "category":
+            return tr.pgettext("reason: an arXiv category", "%(value)s", value=value)
+        case "source":
+            return tr.gettext("from %(value)s", value=value)
+        case "feedback":
+            return tr.gettext("like papers you asked for more of")
+        case "recent":
+            return tr.gettext("recent paper")
+    return None

@@ -28,6 +28,7 @@ from newsletter.core.models import (
     as_utc,
     utcnow,
 )
+from newsletter.locale import i18n
 from newsletter.scheduling.arxiv_calendar import arxiv_has_news, quiet_reason
 
 __all__ = ["arxiv_has_news", "claim_due", "due_subscribers", "local_now"]
@@ -91,9 +92,11 @@ def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> d
     if not settings.send_empty_note:
         return row | {"status": DigestStatus.SKIPPED, "error": reason}
     subject, text, body = empty_note(subscriber, local_date)
+    preheader = i18n.translator(subscriber.locale).gettext(
+        "Nothing new on arXiv since your last digest")
     return row | {"status": DigestStatus.COMPOSED, "error": reason, "subject": subject,
                   "text": text, "html": body, "writer": "note", "composed_at": as_utc(now),
-                  "preheader": "Nothing new on arXiv since your last digest"}
+                  "preheader": preheader}
 
 
 def _insert(session: Session, rows: list[dict]) -> list[int]:
@@ -130,19 +133,21 @@ def claim_due(session: Session, now: dt.datetime, *, dry_run: bool = False,
 
 def empty_note(subscriber: Subscriber, local_date: dt.date) -> tuple[str, str, str]:
     """Subject, text and HTML of the short "nothing new today" note (`send_empty_note`)."""
-    zh = subscriber.locale.startswith("zh")
-    subject = (f"AcademicHub {local_date:%Y-%m-%d}: arXiv 今日无新论文" if zh
-               else f"AcademicHub {local_date:%b %d}: nothing new on arXiv today")
-    line = ("arXiv 自上一封邮件以来没有发布新论文（周五、周六晚及节假日不发布）。" if zh else
-            "arXiv announced no new papers since your last digest (it does not announce on "
-            "Friday and Saturday nights or on its holidays). See you tomorrow.")
-    preferences = links.url_for("preferences", subscriber)
-    unsubscribe = links.url_for("unsubscribe", subscriber)
-    text = f"{line}\n\nPreferences: {preferences}\nUnsubscribe: {unsubscribe}\n"
+    tr = i18n.translator(subscriber.locale)
+    subject = tr.gettext("AcademicHub %(date)s: nothing new on arXiv today",
+                         date=tr.date(local_date, "short"))
+    line = tr.gettext("arXiv announced no new papers since your last digest (it does not "
+                      "announce on Friday and Saturday nights or on its holidays). "
+                      "See you tomorrow.")
+    labels = (tr.gettext("Preferences"), tr.gettext("Unsubscribe"))
+    urls = (links.url_for("preferences", subscriber), links.url_for("unsubscribe", subscriber))
+    text = f"{line}\n\n" + "".join(f"{label}: {url}\n" for label, url in zip(labels, urls))
     body = (
-        f"<!doctype html><html><body style=\"font-family:sans-serif\"><p>{html.escape(line)}</p>"
-        f"<p><a href=\"{html.escape(preferences)}\">Preferences</a> · "
-        f"<a href=\"{html.escape(unsubscribe)}\">Unsubscribe</a></p></body></html>"
+        f"<!doctype html><html lang=\"{i18n.html_lang(tr.locale)}\">"
+        f"<body style=\"font-family:sans-serif\"><p>{html.escape(line)}</p><p>"
+        + " · ".join(f"<a href=\"{html.escape(url)}\">{html.escape(label)}</a>"
+                     for label, url in zip(labels, urls))
+        + "</p></body></html>"
     )
     return subject, text, body
 

@@ -1,22 +1,17 @@
 """Subscriber lifecycle: subscribe, confirm, preferences, pause, unsubscribe, export, delete.
 
 Plain functions over a DB session, shared by the web pages, the JSON API and the CLI, so
-every door validates the same way. Each function commits its own change. Validation errors
-raise `InvalidInput(field, key)`: the key is translated by the web layer, `str(error)` is
-a clear English sentence for the CLI.
+every door validates the same way (`newsletter.subscribers.validation`). Each function
+commits its own change. Bad input raises `validation.InvalidInput(field, key)`, which the
+web words in the reader's language and the CLI prints in English.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
-from zoneinfo import available_timezones
 
-from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, delete, select
 
 from newsletter.core import links
@@ -26,164 +21,21 @@ from newsletter.core.models import (
     Event,
     Feedback,
     Interest,
-    InterestKind,
     Subscriber,
     SubscriberStatus,
     as_utc,
     utcnow,
 )
+from newsletter.subscribers.validation import (
+    KIND_OF,
+    MAX_TOPICS,
+    SCALARS,
+    InvalidInput,
+    normalize_email,
+    validate,
+)
 
-LOCALES = ("en", "zh")
-FREQUENCIES = ("daily", "weekly")
-MAX_TOPICS = 30
-MAX_TOPIC_CHARS = 100
-MIN_PAPERS, MAX_PAPERS = 5, 15
-PENDING_DAYS = 7
-# cs.CL, math.AP, astro-ph.GA, hep-th, cond-mat.mes-hall, physics.optics, q-bio.NC ...
-CATEGORY = re.compile(r"^[a-z]{1,8}(-[a-z]{2,5})?(\.[A-Za-z]{2,12}(-[a-z]{2,8})?)?$")
-FORBIDDEN = re.compile(r"[<>\x00-\x1f\x7f\ud800-\udfff\ufffd]")  # markup, controls, bad UTF-8
-
-MESSAGES = {  # English text of each error key; the web translates the key itself
-    "email_required": "Please enter your email address.",
-    "email_invalid": "This email address is not valid.",
-    "email_header": "An email address cannot contain line breaks.",
-    "too_many_topics": f"At most {MAX_TOPICS} topics, please.",
-    "topic_too_long": f"Each topic can be at most {MAX_TOPIC_CHARS} characters.",
-    "topic_markup": "Topics cannot contain <, > or control characters.",
-    "category_invalid": "{value!r} does not look like an arXiv category (such as cs.CL).",
-    "locale_invalid": "Language must be en or zh.",
-    "timezone_invalid": "{value!r} is not a known time zone (such as Europe/Paris).",
-    "hour_invalid": "Delivery hour must be a whole number from 0 to 23.",
-    "frequency_invalid": "Frequency must be daily or weekly.",
-    "weekday_invalid": "Weekday must be 0 (Monday) to 6 (Sunday).",
-    "max_papers_invalid": f"Papers per email must be from {MIN_PAPERS} to {MAX_PAPERS}.",
-    "unknown_field": "Unknown preference {value!r}.",
-    "cannot_pause": "Only an active subscription can be paused.",
-    "cannot_resume": "This subscription cannot be resumed here.",
-}
-
-
-class InvalidInput(ValueError):
-    """Bad user input: `field` names the form field, `key` the translatable message."""
-
-    def __init__(self, field: str, key: str, **params: Any) -> None:
-        self.field, self.key, self.params = field, key, params
-        super().__init__(f"{field}: {MESSAGES[key].format(**params)}")
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.key].format(**self.params)
-
-
-# --- validation ------------------------------------------------------------------------
-
-def normalize_email(raw: Any) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput("email", "email_required")
-    if any(c in raw for c in "\r\n\x00"):
-        raise InvalidInput("email", "email_header")
-    if len(raw) > 320:
-        raise InvalidInput("email", "email_invalid")
-    try:
-        result = validate_email(raw.strip(), check_deliverability=False)
-    except (EmailNotValidError, UnicodeError) as error:
-        raise InvalidInput("email", "email_invalid") from error
-    return result.normalized.lower()
-
-
-@lru_cache(maxsize=1)
-def timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _timezone(value: Any) -> str:
-    if isinstance(value, str) and value.strip() in timezones():
-        return value.strip()
-    raise InvalidInput("timezone", "timezone_invalid", value=str(value)[:64])
-
-
-def _int_in(field: str, key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(field, key)
-    try:
-        number = int(str(value).strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidInput(field, key) from None
-    if isinstance(value, float) and value != number:
-        raise InvalidInput(field, key)
-    if not low <= number <= high:
-        raise InvalidInput(field, key)
-    return number
-
-
-def _choice(field: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if isinstance(value, str) and value.strip().lower() in allowed:
-        return value.strip().lower()
-    raise InvalidInput(field, key)
-
-
-def clean_items(field: str, values: Any) -> list[str]:
-    """Trim, collapse spaces, refuse markup and overlong items, drop duplicates."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    if not isinstance(values, Iterable):
-        raise InvalidInput(field, "topic_markup")
-    items: list[str] = []
-    seen: set[str] = set()
-    for raw in values:
-        if not isinstance(raw, str):
-            raise InvalidInput(field, "topic_markup")
-        if len(raw) > 10 * MAX_TOPIC_CHARS:  # do not even normalize huge input
-            raise InvalidInput(field, "topic_too_long")
-        value = " ".join(unicodedata.normalize("NFC", raw).split())
-        if not value:
-            continue
-        if FORBIDDEN.search(value):
-            raise InvalidInput(field, "topic_markup")
-        if len(value) > MAX_TOPIC_CHARS:
-            raise InvalidInput(field, "topic_too_long")
-        if field == "categories" and not CATEGORY.match(value):
-            raise InvalidInput(field, "category_invalid", value=value[:40])
-        if value.lower() not in seen:
-            seen.add(value.lower())
-            items.append(value)
-        if len(items) > MAX_TOPICS:
-            raise InvalidInput(field, "too_many_topics")
-    return items
-
-
-KIND_OF = {"keywords": InterestKind.KEYWORD, "categories": InterestKind.CATEGORY,
-           "authors": InterestKind.AUTHOR, "excludes": InterestKind.EXCLUDE,
-           "sources": InterestKind.SOURCE}
-SCALARS = ("locale", "timezone", "send_hour", "frequency", "weekday", "max_papers")
-
-
-def validate(fields: dict[str, Any]) -> dict[str, Any]:
-    """Check every field given; returns cleaned values. Raises on the first bad one."""
-    clean: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name in KIND_OF:
-            clean[name] = clean_items(name, value)
-        elif name == "locale":
-            clean[name] = _choice(name, "locale_invalid", value, LOCALES)
-        elif name == "timezone":
-            clean[name] = _timezone(value)
-        elif name == "send_hour":
-            clean[name] = _int_in(name, "hour_invalid", value, 0, 23)
-        elif name == "frequency":
-            clean[name] = _choice(name, "frequency_invalid", value, FREQUENCIES)
-        elif name == "weekday":
-            clean[name] = _int_in(name, "weekday_invalid", value, 0, 6)
-        elif name == "max_papers":
-            clean[name] = _int_in(name, "max_papers_invalid", value, MIN_PAPERS, MAX_PAPERS)
-        else:
-            raise InvalidInput(name, "unknown_field", value=name[:40])
-    topics = sum(len(clean.get(k, [])) for k in ("keywords", "categories", "authors"))
-    if topics > MAX_TOPICS:
-        raise InvalidInput("keywords", "too_many_topics")
-    return clean
+PENDING_DAYS = 7  # an unconfirmed subscription is forgotten after this long
 
 
 def _apply(session: Session, subscriber: Subscriber, clean: dict[str, Any]) -> None:

@@ -16,15 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from newsletter.core import links
 from newsletter.core.models import Subscriber
-from newsletter.subscribers import lifecycle
+from newsletter.locale import i18n
+from newsletter.subscribers import lifecycle, validation
 from newsletter.web.common import SessionDep, client_ip
 from newsletter.web.preview import preview
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
 
-Topic = Annotated[str, StringConstraints(max_length=lifecycle.MAX_TOPIC_CHARS)]
-Topics = Annotated[list[Topic], Field(max_length=lifecycle.MAX_TOPICS)]
+Language = Literal[i18n.LOCALES]  # the languages whose catalogs ship
+Topic = Annotated[str, StringConstraints(max_length=validation.MAX_TOPIC_CHARS)]
+Topics = Annotated[list[Topic], Field(max_length=validation.MAX_TOPICS)]
 
 
 class Strict(BaseModel):
@@ -37,12 +39,12 @@ class SubscribeIn(Strict):
     categories: Topics = []
     authors: Topics = []
     excludes: Topics = []
-    locale: Literal["en", "zh"] = "en"
+    locale: Language = "en"
     timezone: str = Field(default="UTC", max_length=64, examples=["Asia/Shanghai"])
     send_hour: int = Field(default=7, ge=0, le=23)
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: int = Field(default=0, ge=0, le=6)
-    max_papers: int = Field(default=10, ge=lifecycle.MIN_PAPERS, le=lifecycle.MAX_PAPERS)
+    max_papers: int = Field(default=10, ge=validation.MIN_PAPERS, le=validation.MAX_PAPERS)
 
 
 class PreferencesUpdate(Strict):
@@ -50,13 +52,13 @@ class PreferencesUpdate(Strict):
     categories: Topics | None = None
     authors: Topics | None = None
     excludes: Topics | None = None
-    locale: Literal["en", "zh"] | None = None
+    locale: Language | None = None
     timezone: str | None = Field(default=None, max_length=64)
     send_hour: int | None = Field(default=None, ge=0, le=23)
     frequency: Literal["daily", "weekly"] | None = None
     weekday: int | None = Field(default=None, ge=0, le=6)
-    max_papers: int | None = Field(default=None, ge=lifecycle.MIN_PAPERS,
-                                   le=lifecycle.MAX_PAPERS)
+    max_papers: int | None = Field(default=None, ge=validation.MIN_PAPERS,
+                                   le=validation.MAX_PAPERS)
     paused: bool | None = Field(default=None, description="true pauses, false resumes")
 
 
@@ -103,7 +105,7 @@ class PreviewPage(BaseModel):
     papers: list[PaperCard]
 
 
-def invalid(error: lifecycle.InvalidInput) -> HTTPException:
+def invalid(error: validation.InvalidInput) -> HTTPException:
     return HTTPException(422, [{"loc": ["body", error.field], "type": error.key,
                                 "msg": error.message}])
 
@@ -118,7 +120,7 @@ def from_token(session, purpose: str, token: str) -> Subscriber:
 def preferences_of(session, subscriber: Subscriber) -> Preferences:
     chosen = lifecycle.interests(session, subscriber)
     return Preferences(email=subscriber.email, status=subscriber.status,
-                       **{k: getattr(subscriber, k) for k in lifecycle.SCALARS},
+                       **{k: getattr(subscriber, k) for k in validation.SCALARS},
                        **{k: chosen[k] for k in ("keywords", "categories", "authors", "excludes")})
 
 
@@ -130,12 +132,12 @@ def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> A
     if not limits.allow_ip(client_ip(request)):
         raise HTTPException(429, "too many attempts, try again later")
     try:
-        email = lifecycle.normalize_email(body.email)
+        email = validation.normalize_email(body.email)
         if not limits.allow_address(email):
             raise HTTPException(429, "too many attempts, try again later")
         subscriber = lifecycle.subscribe(session, email, **body.model_dump(exclude={"email"}),
                                            source="api")
-    except lifecycle.InvalidInput as error:
+    except validation.InvalidInput as error:
         raise invalid(error) from None
     try:
         lifecycle.send_confirmation(session, subscriber)
@@ -147,19 +149,19 @@ def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> A
 @router.get("/preview", response_model=PreviewPage)
 def api_preview(
     session: SessionDep,
-    keywords: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
-    categories: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
-    authors: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
-    excludes: Annotated[list[str], Query(max_length=lifecycle.MAX_TOPICS)] = [],  # noqa: B006
+    keywords: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
+    categories: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
+    authors: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
+    excludes: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     per_page: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> PreviewPage:
     """Recent papers matching a draft of topics, a page at a time ("show another batch")."""
     try:
-        topics = {name: lifecycle.clean_items(name, values) for name, values in (
+        topics = {name: validation.clean_items(name, values) for name, values in (
             ("keywords", keywords), ("categories", categories), ("authors", authors),
             ("excludes", excludes))}
-    except lifecycle.InvalidInput as error:
+    except validation.InvalidInput as error:
         raise invalid(error) from None
     cards, has_more = preview(session, page=page, per_page=per_page, **topics)
     return PreviewPage(page=page, per_page=per_page, has_more=has_more,
@@ -188,14 +190,14 @@ def api_update_preferences(token: str, body: PreferencesUpdate, session: Session
     allowed = {True: ("active", "paused"), False: ("active", "paused", "unsubscribed")}
     if body.paused is not None and subscriber.status not in allowed[body.paused]:
         key = "cannot_pause" if body.paused else "cannot_resume"
-        raise invalid(lifecycle.InvalidInput("paused", key))
+        raise invalid(validation.InvalidInput("paused", key))
     try:
         lifecycle.update_preferences(session, subscriber, **fields)
         if body.paused is True:
             lifecycle.pause(session, subscriber)
         elif body.paused is False:
             lifecycle.resume(session, subscriber)
-    except lifecycle.InvalidInput as error:
+    except validation.InvalidInput as error:
         raise invalid(error) from None
     return preferences_of(session, subscriber)
 

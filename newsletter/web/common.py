@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,12 +20,14 @@ from sqlmodel import Session
 from newsletter.core import links
 from newsletter.core.db import get_engine
 from newsletter.core.models import Subscriber
-from newsletter.subscribers import lifecycle
+from newsletter.locale import i18n
+from newsletter.locale.i18n import lazy
+from newsletter.subscribers import lifecycle, validation
 from newsletter.web import security
 from newsletter.web.categories import ARXIV_CATEGORIES
-from newsletter.web.i18n_web import pick_locale, tw
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+i18n.install(templates.env)  # _() in the pages translates into the context's `locale`
 TOPIC_FIELDS = ("keywords", "categories", "authors")
 LIST_FIELDS = (*TOPIC_FIELDS, "excludes")
 
@@ -41,11 +42,20 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 # --- helpers ----------------------------------------------------------------------------
 
+ERRORS = {  # what an error page says, by the key callers name it with
+    "bad_request": lazy.gettext("This request could not be understood."),
+    "csrf_failed": lazy.gettext("This form has expired. Reload the page and try again."),
+    "rate_limited": lazy.gettext("Too many attempts. Please try again in a while."),
+    "not_found": lazy.gettext("Nothing here."),
+    "server_error": lazy.gettext("Something went wrong on our side. Please try again later."),
+}
+
+
 def page_locale(request: Request, default: str | None = None) -> str:
     asked = request.query_params.get("lang")
-    if asked in ("en", "zh"):
+    if asked in i18n.LOCALES:
         return asked
-    return pick_locale(default, request.headers.get("accept-language"))
+    return i18n.pick_locale(default, request.headers.get("accept-language"))
 
 
 def render(request: Request, name: str, locale: str, status: int = 200, **ctx: Any) -> Response:
@@ -54,8 +64,10 @@ def render(request: Request, name: str, locale: str, status: int = 200, **ctx: A
     fresh = not secret or len(secret) > 100
     if fresh:
         secret = security.new_csrf_secret()
-    ctx.update(locale=locale, _=partial(tw, locale=locale), csrf=security.csrf_token_for(secret),
-               other_locale="zh" if locale == "en" else "en")
+    tr = i18n.translator(locale)
+    ctx.update(locale=locale, csrf=security.csrf_token_for(secret),
+               other_locales=[(code, tr.language_name(code))
+                              for code in i18n.LOCALES if code != locale])
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
     if fresh:
         response.set_cookie(security.CSRF_COOKIE, secret, httponly=True, samesite="lax",
@@ -70,14 +82,18 @@ def message_page(request: Request, locale: str, title: str, body: str, status: i
 
 def error_page(request: Request, key: str, status: int, locale: str | None = None) -> Response:
     locale = locale or page_locale(request)
-    return message_page(request, locale, tw("error_title", locale), tw(key, locale), status,
-                        home=True)
+    return message_page(request, locale, i18n.translator(locale).gettext("Something is wrong"),
+                        ERRORS[key].text(locale), status, home=True)
 
 
 def token_error(request: Request, error: links.InvalidToken) -> Response:
     locale = page_locale(request)
-    key = "link_expired" if "expired" in str(error) else "link_invalid"
-    return message_page(request, locale, tw("link_invalid_title", locale), tw(key, locale), 400,
+    tr = i18n.translator(locale)
+    body = (tr.gettext("This link has expired. Subscribe again to receive a new one.")
+            if "expired" in str(error) else
+            tr.gettext("This link is not valid: it may be incomplete, or it was replaced by a "
+                       "newer one."))
+    return message_page(request, locale, tr.gettext("This link does not work"), body, 400,
                         home=True)
 
 
@@ -118,14 +134,18 @@ def form_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def form_context(values: dict[str, Any], errors: dict[str, str], locale: str) -> dict[str, Any]:
+    tr = i18n.translator(locale)
     return {"values": values, "errors": errors, "categories": ARXIV_CATEGORIES,
-                "timezones": sorted(lifecycle.timezones()), "hours": range(24)}
+            "timezones": sorted(validation.timezones()), "hours": range(24),
+            "languages": [(code, tr.language_name(code)) for code in i18n.LOCALES],
+            "weekdays": tr.weekdays(), "min_papers": validation.MIN_PAPERS,
+            "max_papers": validation.MAX_PAPERS}
 
 
 def subscriber_values(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     chosen = lifecycle.interests(session, subscriber)
-    values = {k: getattr(subscriber, k) for k in lifecycle.SCALARS}
+    values = {k: getattr(subscriber, k) for k in validation.SCALARS}
     values.update({k: "\n".join(chosen[k]) for k in TOPIC_FIELDS})
     values["excludes"] = ", ".join(chosen["excludes"])
     values["email"] = subscriber.email

@@ -18,7 +18,9 @@ from sqlmodel import Session, select
 
 from newsletter.core import links
 from newsletter.core.models import Digest, DigestItem, Feedback, Paper, Subscriber, SubscriberStatus
-from newsletter.subscribers import lifecycle
+from newsletter.locale import i18n
+from newsletter.subscribers import lifecycle, validation
+from newsletter.subscribers.lifecycle import PENDING_DAYS
 from newsletter.web import security
 from newsletter.web.common import (
     LIST_FIELDS,
@@ -36,7 +38,6 @@ from newsletter.web.common import (
     subscriber_values,
     token_error,
 )
-from newsletter.web.i18n_web import pick_locale, tw
 from newsletter.web.preview import card, preview
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,8 @@ def landing(request: Request, session: Session, locale: str, values: dict[str, A
             errors: dict[str, str], status: int = 200, page: int = 1) -> Response:
     topics = {k: split_lines(values.get(k, ""), commas=k == "excludes") for k in LIST_FIELDS}
     try:
-        topics = {k: lifecycle.clean_items(k, v) for k, v in topics.items()}
-    except lifecycle.InvalidInput:
+        topics = {k: validation.clean_items(k, v) for k, v in topics.items()}
+    except validation.InvalidInput:
         topics = {k: [] for k in LIST_FIELDS}
     cards, has_more = preview(session, page=page, **topics)
     if not cards and page > 1:
@@ -58,7 +59,7 @@ def landing(request: Request, session: Session, locale: str, values: dict[str, A
         cards, has_more = preview(session, page=1, **topics)
     return render(request, "index.html", locale, status, cards=[(c, "") for c in cards],
                   has_more=has_more,
-                  page=page, **form_context(values, errors))
+                  page=page, **form_context(values, errors, locale))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -74,35 +75,41 @@ def index(request: Request, session: SessionDep, page: int = 1) -> Response:
 def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Response:
     if data is None:
         return error_page(request, "bad_request", 400)
-    locale = pick_locale(data.get("locale"), request.headers.get("accept-language"))
+    locale = i18n.pick_locale(data.get("locale"), request.headers.get("accept-language"))
+    tr = i18n.translator(locale)
     if not csrf_ok(request, data):
         return error_page(request, "csrf_failed", 403, locale)
     limits: security.RateLimits = request.app.state.rate_limits
     if not limits.allow_ip(client_ip(request)):
         return error_page(request, "rate_limited", 429, locale)
-    done = message_page(request, locale, tw("check_inbox_title", locale),
-                        tw("check_inbox_body", locale), note=tw("check_inbox_spam", locale))
+    done = message_page(
+        request, locale, tr.gettext("Check your inbox"),
+        tr.ngettext("If the address can receive our digest, a confirmation link is on its way. "
+                    "Open it within %(num)s day to start your subscription.",
+                    "If the address can receive our digest, a confirmation link is on its way. "
+                    "Open it within %(num)s days to start your subscription.", PENDING_DAYS),
+        note=tr.gettext("Nothing after a few minutes? Look in the spam folder."))
     if data.get("website"):  # the honeypot: bots fill every field
         return done
     fields = {k: data[k] for k in ("locale", "timezone", "send_hour", "frequency", "weekday")
               if k in data}
     fields.update({k: data.get(k, []) for k in LIST_FIELDS})
     errors: dict[str, str] = {}
-    for check in (lambda: lifecycle.normalize_email(data.get("email", "")),
-                  lambda: lifecycle.validate(fields)):  # both, so both messages show at once
+    for check in (lambda: validation.normalize_email(data.get("email", "")),
+                  lambda: validation.validate(fields)):  # both, so both messages show at once
         try:
             check()
-        except lifecycle.InvalidInput as error:
-            errors[error.field] = tw(error.key, locale, **error.params)
+        except validation.InvalidInput as error:
+            errors[error.field] = error.text(locale)
     if errors:
         return landing(request, session, locale, form_values(data), errors, status=422)
-    email = lifecycle.normalize_email(data["email"])
+    email = validation.normalize_email(data["email"])
     if not limits.allow_address(email):
         return error_page(request, "rate_limited", 429, locale)
     try:
         subscriber = lifecycle.subscribe(session, email, **fields, source="web")
-    except lifecycle.InvalidInput as error:  # validate() above should have caught it
-        errors = {error.field: tw(error.key, locale, **error.params)}
+    except validation.InvalidInput as error:  # validate() above should have caught it
+        errors = {error.field: error.text(locale)}
         return landing(request, session, locale, form_values(data), errors, status=422)
     try:
         lifecycle.send_confirmation(session, subscriber)
@@ -125,11 +132,14 @@ def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
         except Exception:  # the subscription is active either way
             log.exception("welcome email for subscriber %s failed", subscriber.id)
     locale = page_locale(request, subscriber.locale)
-    body = tw("confirmed_body", locale, hour=f"{subscriber.send_hour:02d}", timezone=subscriber.timezone,
-              frequency=tw(f"frequency_{subscriber.frequency}", locale).lower())
-    return message_page(request, locale, tw("confirmed_title", locale), body,
+    tr = i18n.translator(locale)
+    body = tr.gettext("Your digest arrives around %(hour)s:00 (%(timezone)s), %(frequency)s.",
+                      hour=f"{subscriber.send_hour:02d}", timezone=subscriber.timezone,
+                      frequency=tr.gettext("weekly") if subscriber.frequency == "weekly"
+                      else tr.gettext("daily"))
+    return message_page(request, locale, tr.gettext("You're subscribed"), body,
                         link=links.url_for("preferences", subscriber),
-                        link_label=tw("preferences_link", locale))
+                        link_label=tr.gettext("Edit your preferences"))
 
 
 # --- preferences ------------------------------------------------------------------------
@@ -149,7 +159,8 @@ def preferences_view(request: Request, session: Session, subscriber: Subscriber,
     return render(request, "preferences.html", locale, status, subscriber=subscriber,
                   archive=archive, notice=notice, picks=picks,
                   unsubscribe_url=links.url_for("unsubscribe", subscriber),
-                  **form_context(values or subscriber_values(session, subscriber), errors or {}))
+                  **form_context(values or subscriber_values(session, subscriber), errors or {},
+                                 locale))
 
 
 def next_picks(session: Session, subscriber: Subscriber) -> list:
@@ -160,10 +171,8 @@ def next_picks(session: Session, subscriber: Subscriber) -> list:
     except Exception:  # a preview must never break saving
         log.exception("preview of next picks failed for subscriber %s", subscriber.id)
         return []
-    from newsletter.locale.i18n import reason_text
-
     return [(card(n, pick.paper),
-             reason_text(pick.reasons, subscriber.locale) if pick.reasons else pick.reason)
+             i18n.reason_text(pick.reasons, subscriber.locale) if pick.reasons else pick.reason)
             for n, pick in enumerate(picks, 1)]
 
 
@@ -184,6 +193,7 @@ def preferences_save(token: str, request: Request, session: SessionDep,
     except links.InvalidToken as error:
         return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
+    tr = i18n.translator(locale)
     if data is None:
         return error_page(request, "bad_request", 400, locale)
     if not csrf_ok(request, data):
@@ -192,28 +202,33 @@ def preferences_save(token: str, request: Request, session: SessionDep,
     try:
         if action == "pause":
             lifecycle.pause(session, subscriber)
-            return preferences_view(request, session, subscriber, notice=tw("paused_notice", locale))
+            return preferences_view(request, session, subscriber,
+                                    notice=tr.gettext("Paused. No email until you resume."))
         if action == "resume":
             lifecycle.resume(session, subscriber)
-            return preferences_view(request, session, subscriber, notice=tw("resumed_notice", locale))
+            return preferences_view(request, session, subscriber,
+                                    notice=tr.gettext("Resumed. Welcome back."))
         if action == "delete":
             if data.get("confirm_delete") != "yes":
                 return preferences_view(request, session, subscriber, status=422,
-                                        errors={"delete": tw("delete_needs_confirm", locale)})
+                                        errors={"delete": tr.gettext(
+                                            "Tick the box to confirm the deletion.")})
             lifecycle.delete_data(session, subscriber)
-            return message_page(request, locale, tw("deleted_title", locale),
-                                tw("deleted_body", locale), home=True)
+            return message_page(
+                request, locale, tr.gettext("Your data is deleted"),
+                tr.gettext("We no longer hold anything about you. Old links no longer work."),
+                home=True)
         if action != "save":
             return error_page(request, "bad_request", 400, locale)
         fields = {k: data.get(k, []) for k in LIST_FIELDS}
-        fields.update({k: data[k] for k in lifecycle.SCALARS if k in data})
+        fields.update({k: data[k] for k in validation.SCALARS if k in data})
         lifecycle.update_preferences(session, subscriber, **fields)
-    except lifecycle.InvalidInput as error:
+    except validation.InvalidInput as error:
         values = {**subscriber_values(session, subscriber), **form_values(data)}
         values["email"] = subscriber.email
         return preferences_view(request, session, subscriber, values=values, status=422,
-                                errors={error.field: tw(error.key, locale, **error.params)})
-    return preferences_view(request, session, subscriber, notice=tw("saved", locale),
+                                errors={error.field: error.text(locale)})
+    return preferences_view(request, session, subscriber, notice=tr.gettext("Saved."),
                             picks=next_picks(session, subscriber))
 
 
@@ -243,10 +258,12 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> Respo
 
 
 def unsubscribed(request: Request, locale: str, subscriber: Subscriber) -> Response:
-    return message_page(request, locale, tw("unsubscribed_title", locale),
-                        tw("unsubscribed_body", locale), note=tw("changed_mind", locale),
+    tr = i18n.translator(locale)
+    return message_page(request, locale, tr.gettext("You are unsubscribed"),
+                        tr.gettext("You will not receive any more digests."),
+                        note=tr.gettext("Changed your mind? You can resume from your preferences."),
                         link=links.url_for("preferences", subscriber),
-                        link_label=tw("preferences_link", locale))
+                        link_label=tr.gettext("Edit your preferences"))
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
@@ -303,10 +320,13 @@ def feedback_page(token: str, request: Request, session: SessionDep) -> Response
         session.add(Feedback(subscriber_id=subscriber.id, paper_id=paper.id, signal=signal))
         session.commit()
     locale = page_locale(request, subscriber.locale)
-    return message_page(request, locale, tw("feedback_title", locale),
-                        tw(f"feedback_{signal}", locale, title=paper.title[:200]),
+    tr = i18n.translator(locale)
+    title = paper.title[:200]
+    body = (tr.gettext("Noted: more papers like “%(title)s”.", title=title) if signal == "more"
+            else tr.gettext("Noted: fewer papers like “%(title)s”.", title=title))
+    return message_page(request, locale, tr.gettext("Thank you"), body,
                         link=links.url_for("preferences", subscriber),
-                        link_label=tw("preferences_link", locale))
+                        link_label=tr.gettext("Edit your preferences"))
 
 
 @router.get("/healthz")

@@ -13,6 +13,8 @@ import re
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from newsletter.locale import i18n
+
 if TYPE_CHECKING:
     from newsletter.ranking.candidates import Pick
 
@@ -28,28 +30,6 @@ CUES = ("we propose", "we present", "we introduce", "we show", "we find", "we de
 MAX_SENTENCE = 260
 
 CATEGORY = re.compile(r"^[a-z][a-z-]*\.[A-Za-z-]+$")  # cs.CL, q-bio.QM, physics.optics
-TEXT = {
-    "en": {
-        "preheader": "{n} new papers today: {topics}",
-        "preheader_one": "1 new paper today: {topics}",
-        "group": "{label} — {k} papers.",
-        "group_one": "{label} — 1 paper.",
-        "also": "Also today",
-        "author": "New from {name}",
-        "and": " and ",
-        "sep": ", ",
-    },
-    "zh": {
-        "preheader": "今日 {n} 篇新论文：{topics}",
-        "preheader_one": "今日 1 篇新论文：{topics}",
-        "group": "{label}：{k} 篇论文。",
-        "group_one": "{label}：1 篇论文。",
-        "also": "其他新论文",
-        "author": "关注的作者 {name}",
-        "and": "、",
-        "sep": "、",
-    },
-}
 # Group tiers, in reading order: followed authors, the subscriber's keyword topics,
 # categories, the rest. The subject's lead theme prefers a keyword group (see `theme_of`).
 AUTHOR, KEYWORD, CATEGORY_TIER, ALSO = 0, 1, 2, 3
@@ -111,16 +91,16 @@ def group_of(pick: Pick, locale: str) -> tuple[int, str]:
     """(tier, label) of the group a pick belongs to: a followed author, else its strongest
     keyword match, else the subscriber's category it matched, else its primary category.
     Partial word matches never name a group: they only order papers."""
-    words = TEXT.get(locale, TEXT["en"])
+    tr = i18n.translator(locale)
     if pick.followed_author:
-        return AUTHOR, words["author"].format(name=clean(pick.followed_author))
+        return AUTHOR, tr.gettext("New from %(name)s", name=clean(pick.followed_author))
     if pick.reasons:
         for kind in (("author",), KEYWORD_KINDS, ("category",)):
             found = next((r for r in pick.reasons if r.kind in kind), None)
             if found is None:
                 continue
             if found.kind == "author":
-                return AUTHOR, words["author"].format(name=clean(found.value))
+                return AUTHOR, tr.gettext("New from %(name)s", name=clean(found.value))
             if found.kind == "category":
                 return CATEGORY_TIER, clean(found.value)
             return KEYWORD, topic_label(found.value)
@@ -128,14 +108,14 @@ def group_of(pick: Pick, locale: str) -> tuple[int, str]:
         for matched in pick.matched:
             value = clean(matched)
             if value.lower().startswith("by "):
-                return AUTHOR, words["author"].format(name=value[3:].strip())
+                return AUTHOR, tr.gettext("New from %(name)s", name=value[3:].strip())
             found = QUOTED.match(value)
             value = found.group(1) if found else value
             if value:
                 return (CATEGORY_TIER, value) if CATEGORY.match(value) \
                     else (KEYWORD, topic_label(value))
     fallback = clean(pick.paper.primary_category or pick.paper.source or "")
-    return (CATEGORY_TIER, fallback) if fallback else (ALSO, words["also"])
+    return (CATEGORY_TIER, fallback) if fallback else (ALSO, tr.gettext("Also today"))
 
 
 def label_of(pick: Pick, locale: str) -> str:
@@ -153,7 +133,7 @@ def grouped(picks: list[Pick], locale: str, *, merge: bool = True
     out = [(tier, label, cards) for (tier, label), cards in ordered]
     if merge and len(out) > 4:
         rest = sorted(n for _, _, cards in out[3:] for n in cards)
-        out = out[:3] + [(ALSO, TEXT.get(locale, TEXT["en"])["also"], rest)]
+        out = out[:3] + [(ALSO, i18n.translator(locale).gettext("Also today"), rest)]
     return out
 
 
@@ -185,24 +165,23 @@ def write_offline(picks: list[Pick], locale: str = "en") -> tuple[str, str, str,
 
     One paragraph per group, read like a briefing: "Language models — 4 papers. <key
     sentence> [1] <key sentence> [3] ..." (Chinese: "Language models：4 篇论文。...")."""
-    words = TEXT.get(locale, TEXT["en"])
+    tr = i18n.translator(locale)
     if not picks:
         return "", "", "", {}
     summaries = {p.paper.id: summary(p) for p in picks}
     found = grouped(picks, locale)
     paragraphs = []
     for _, label, cards in found:
-        head = (words["group"] if len(cards) > 1 else words["group_one"]).format(
-            label=label, k=len(cards))
+        head = tr.ngettext("%(label)s — %(num)s paper.", "%(label)s — %(num)s papers.",
+                           len(cards), label=label)
         body = " ".join(f"{_ended(summaries[picks[n - 1].paper.id])} [{n}]" for n in cards)
         paragraphs.append(f"{head} {body}")
     theme = theme_of(grouped(picks, locale, merge=False))  # before small groups merge
     labels = [theme] + [label for tier, label, _ in found if label != theme and tier != ALSO]
     labels = labels[:3]
-    topics = (words["sep"].join(labels[:-1]) + words["and"] + labels[-1]
-              if len(labels) > 1 else labels[0])
-    key = "preheader" if len(picks) > 1 else "preheader_one"
-    preheader = shorten(words[key].format(n=len(picks), topics=topics), 150)
+    preheader = shorten(tr.ngettext("%(num)s new paper today: %(topics)s",
+                                    "%(num)s new papers today: %(topics)s", len(picks),
+                                    topics=tr.join(labels, conjunction=True)), 150)
     return shorten(theme, 80), preheader, "\n\n".join(paragraphs), summaries
 
 
