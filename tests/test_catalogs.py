@@ -70,7 +70,7 @@ def test_it_ships_compiled_catalogs_that_match_their_sources(code):
     with (LOCALE_DIR / code / "LC_MESSAGES" / "messages.mo").open("rb") as shipped:
         assert gettext.GNUTranslations(shipped)._catalog == \
             gettext.GNUTranslations(compiled)._catalog, \
-            f"messages.mo is stale: run pybabel compile -d newsletter/locale (README, Languages)"
+            "messages.mo is stale: run pybabel compile -d newsletter/locale (README, Languages)"
 
 
 def test_it_keeps_the_template_in_step_with_the_code(tmp_path):

@@ -358,7 +358,8 @@ def test_it_refuses_a_non_http_confirmation_link():
 
 
 @pytest.mark.parametrize("locale, subject, count", [
-    ("en", "Welcome to AcademicHub", "up to 12 papers"), ("zh", "欢迎订阅 AcademicHub", "最多 12 篇")])
+    ("en", "Welcome to AcademicHub", "up to 12 papers"),
+    ("zh", "欢迎订阅 AcademicHub", "最多 12 篇")])
 def test_it_renders_the_welcome_email(locale, subject, count):
     subscriber = Subscriber(id=7, email="ada@example.org", locale=locale, send_hour=6,
                             timezone="Asia/Shanghai", max_papers=12)
