@@ -11,25 +11,22 @@ unreachable. Prints papers/s for parsing, the first store (inserts), the same fe
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy import create_engine, event  # noqa: E402
 from sqlmodel import Session, SQLModel  # noqa: E402
 
+from bench.pg import throwaway_schema  # noqa: E402
 from newsletter.core import models  # noqa: E402,F401  (registers the tables)
 from newsletter.harvest.feeds import parse  # noqa: E402
 from newsletter.harvest.store import store  # noqa: E402
 
-PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WORDS = (
     "language model retrieval graph protein attention diffusion sparse robust causal "
     "benchmark agent reasoning transformer kernel bayesian calibration token genome"
@@ -39,7 +36,7 @@ CATEGORIES = ["cs.CL", "cs.LG", "cs.AI", "cs.CV", "stat.ML", "q-bio.GN", "cs.IR"
 ITEM = """    <item>
       <title>{title}</title>
       <link>https://arxiv.org/abs/{id}</link>
-      <description>arXiv:{id}v{version} Announce Type: {announce} 
+      <description>arXiv:{id}v{version} Announce Type: {announce}\x20
 Abstract: {abstract}</description>
       <guid isPermaLink="false">oai:arXiv.org:{id}v{version}</guid>
 {categories}      <pubDate>Wed, 25 Nov 2026 00:00:00 -0500</pubDate>
@@ -116,15 +113,6 @@ def run(engine, name: str, feed: bytes, next_day: bytes) -> None:
     print(f"  counts: first {first}, again {again}, next day {later}")
 
 
-def reachable(url: str) -> bool:
-    parsed = urlparse(url.replace("+psycopg", ""))
-    try:
-        with socket.create_connection((parsed.hostname, parsed.port or 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=2000)
@@ -140,22 +128,9 @@ def main() -> None:
         run(engine, "SQLite (WAL, file)", feed, next_day)
         engine.dispose()
 
-    if not reachable(PG_URL):
-        print(f"PostgreSQL: skipped, not reachable at {PG_URL}")
-        return
-    schema = "bench_harvest"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        run(engine, f"PostgreSQL (schema {schema})", feed, next_day)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+    with throwaway_schema("bench_harvest") as engine:
+        if engine is not None:
+            run(engine, "PostgreSQL (schema bench_harvest)", feed, next_day)
 
 
 if __name__ == "__main__":
