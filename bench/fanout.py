@@ -47,7 +47,9 @@ TOPICS = ["language models", "diffusion", "reinforcement learning", "graph neura
           "quantum error correction", "causal inference", "speech recognition", "fairness",
           "knowledge distillation", "optimization", "vision transformers", "galaxy formation",
           "privacy", "code generation", "neural decoding", "materials discovery"]
-WORDS = ["model", "data", "method", "learning", "results", "show", "propose", "network", "training", "task", "performance", "approach", "framework", "analysis", "dataset", "benchmark", "efficient", "robust", "scalable", "novel"]
+WORDS = ["model", "data", "method", "learning", "results", "show", "propose", "network",
+         "training", "task", "performance", "approach", "framework", "analysis", "dataset",
+         "benchmark", "efficient", "robust", "scalable", "novel"]
 AUTHORS = [f"{first} {last}" for first in ("Ada", "Alan", "Grace", "Emmy", "Kurt", "Lise")
            for last in ("Lovelace", "Turing", "Hopper", "Noether", "Goedel", "Meitner")]
 

@@ -92,10 +92,10 @@ def main() -> None:
           f"mean R@10* {sum(r['recall_at_10'] for r in rows) / n:.3f}; "
           f"mean recall {sum(r['recall'] for r in rows) / n:.3f}; "
           f"mean precision of all picks {sum(r['precision_all'] for r in rows) / n:.3f}")
-    print(f"followed authors' papers in the top 10: "
-          f"{sum(r['followed_recall'] * r['followed'] for r in followed):.0f} of "
-          f"{sum(r['followed'] for r in followed)} "
-          f"({sum(r['followed_recall'] * r['followed'] for r in followed) / max(1, sum(r['followed'] for r in followed)):.0%})")
+    found = sum(r["followed_recall"] * r["followed"] for r in followed)
+    total = sum(r["followed"] for r in followed)
+    print(f"followed authors' papers in the top 10: {found:.0f} of {total} "
+          f"({found / max(1, total):.0%})")
     print("R@10* = relevant in the top 10 / min(10, relevant); recall and prec over every pick"
           " that clears the minimum score")
 

@@ -31,7 +31,8 @@ def timed(label: str, fn, n: int) -> None:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ah-bench-"))
     os.environ.update(ENVIRONMENT="test", SECRET_KEY="bench-secret-key-0123456789",
-                      DATABASE_URL=f"sqlite:///{work / 'bench.db'}", OUTBOX_DIR=str(work / "outbox"))
+                      DATABASE_URL=f"sqlite:///{work / 'bench.db'}",
+                      OUTBOX_DIR=str(work / "outbox"))
     from fastapi.testclient import TestClient
     from sqlmodel import Session
 
@@ -42,7 +43,8 @@ def main() -> None:
     db.create_all()
     with Session(db.get_engine()) as session:
         for n in range(2000):
-            session.add(make_paper(title=f"Paper {n} on {'language models' if n % 3 else 'proteins'}",
+            topic = "language models" if n % 3 else "proteins"
+            session.add(make_paper(title=f"Paper {n} on {topic}",
                                    abstract="We study a problem. " * 20))
         session.commit()
     client = TestClient(create_app())

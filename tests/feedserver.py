@@ -12,10 +12,11 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
+# The trailing space (\x20) after the announce type is arXiv's own.
 ITEM = """    <item>
       <title>{title}</title>
       <link>https://arxiv.org/abs/{id}</link>
-      <description>arXiv:{id}v{version} Announce Type: {announce} 
+      <description>arXiv:{id}v{version} Announce Type: {announce}\x20
 Abstract: {abstract}</description>
       <guid isPermaLink="false">oai:arXiv.org:{id}v{version}</guid>
 {categories}      <pubDate>{date}</pubDate>
@@ -40,7 +41,9 @@ def arxiv_rss(category: str, papers: list[dict], when: dt.datetime | None = None
         for p in papers
     )
     return f"""<?xml version='1.0' encoding='UTF-8'?>
-<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     xmlns:atom="http://www.w3.org/2005/Atom"
+     xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
   <channel>
     <title>{category} updates on arXiv.org</title>
     <link>http://rss.arxiv.org/rss/{category}</link>

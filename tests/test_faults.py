@@ -86,7 +86,8 @@ def stack(pg_url, redis_url, tmp_path, monkeypatch):
 def tick_from_two_processes() -> int:
     """Run the scheduler tick from two OS processes at the same moment; returns total claims."""
     code = ("import sys, time; from workers.tasks import dispatch_due; "
-            "time.sleep(max(0, float(sys.argv[2]) - time.time())); print(dispatch_due(sys.argv[1]))")
+            "time.sleep(max(0, float(sys.argv[2]) - time.time())); "
+            "print(dispatch_due(sys.argv[1]))")
     start = time.time() + 2.0
     procs = [subprocess.Popen([sys.executable, "-c", code, TICK, str(start)], cwd=ROOT,
                               env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

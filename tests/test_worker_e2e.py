@@ -62,7 +62,8 @@ def test_it_runs_prepare_compose_deliver_in_a_real_worker(worker, pg_url, redis_
                                  queue=queue) for name, queue in steps)).delay()
 
         status, deadline = None, time.monotonic() + 90
-        while time.monotonic() < deadline and status not in (DigestStatus.SENT, DigestStatus.FAILED):
+        done = (DigestStatus.SENT, DigestStatus.FAILED)
+        while time.monotonic() < deadline and status not in done:
             time.sleep(0.5)
             with Session(db.get_engine()) as session:
                 status = session.get(Digest, digest_id).status

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 04:56:02.581024
 """
 from collections.abc import Sequence
@@ -147,7 +147,8 @@ def upgrade() -> None:
     with op.batch_alter_table('digest', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_digest_local_date'), ['local_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_digest_status'), ['status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_digest_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_digest_subscriber_id'), ['subscriber_id'],
+                              unique=False)
 
     op.create_table('feedback',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -161,7 +162,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('feedback', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_feedback_paper_id'), ['paper_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_feedback_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedback_subscriber_id'), ['subscriber_id'],
+                              unique=False)
 
     op.create_table('interest',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -173,7 +175,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('subscriber_id', 'kind', 'value')
     )
     with op.batch_alter_table('interest', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_interest_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_interest_subscriber_id'), ['subscriber_id'],
+                              unique=False)
 
     op.create_table('papersummary',
     sa.Column('id', sa.Integer(), nullable=False),
