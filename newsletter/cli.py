@@ -72,7 +72,8 @@ def safe_url(url: str) -> str:
 
 @app.command()
 def harvest(
-    source: Annotated[list[str] | None, Opt("--source", help="Only this source (repeatable).")] = None,
+    source: Annotated[list[str] | None, Opt(
+        "--source", help="Only this source (repeatable).")] = None,
     file: Annotated[Path | None, Opt("--file", help="Parse a local feed file, no network.")] = None,
     kind: Annotated[str | None, Opt("--kind", help="arxiv_rss | arxiv_api | biorxiv | rss")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print one normalized paper per line.")] = False,
@@ -92,7 +93,8 @@ def harvest(
             fail(f"{file}: {error}")
         if as_json:
             for paper in papers:
-                sys.stdout.write(json.dumps(harvesting.paper_json(paper), ensure_ascii=False) + "\n")
+                line = json.dumps(harvesting.paper_json(paper), ensure_ascii=False)
+                sys.stdout.write(line + "\n")
         else:
             out.print(f"{len(papers)} papers parsed from {file} (nothing stored)")
         return
@@ -119,11 +121,13 @@ def subscribe(
     topic: Annotated[list[str] | None, Opt("--topic", help="Keyword or phrase.")] = None,
     author: Annotated[list[str] | None, Opt("--author", help="Follow an author.")] = None,
     category: Annotated[list[str] | None, Opt("--category", help="arXiv category.")] = None,
-    exclude: Annotated[list[str] | None, Opt("--exclude", help="Drop papers with this word.")] = None,
+    exclude: Annotated[list[str] | None, Opt(
+        "--exclude", help="Drop papers with this word.")] = None,
     lang: Annotated[str, Opt("--lang", help="en | zh")] = "en",
     tz: Annotated[str, Opt("--tz", help="IANA time zone, e.g. Asia/Shanghai")] = "UTC",
     hour: Annotated[int, Opt("--hour", help="Local delivery hour, 0-23")] = 7,
-    confirmed: Annotated[bool, Opt("--confirmed", help="Skip double opt-in (operator use).")] = False,
+    confirmed: Annotated[bool, Opt(
+        "--confirmed", help="Skip double opt-in (operator use).")] = False,
 ):
     """Add or update a subscriber (double opt-in unless --confirmed)."""
     from newsletter.core.db import session_scope
@@ -152,7 +156,8 @@ def find_subscriber(session, email: str):
 
     from newsletter.core.models import Subscriber
 
-    subscriber = session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
+    subscriber = session.exec(
+        select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
     if subscriber is None:
         fail(f"no subscriber with the address {email!r} (add one with `newsletter subscribe`)")
     return subscriber
@@ -161,20 +166,27 @@ def find_subscriber(session, email: str):
 @app.command()
 def preview(
     email: str,
-    date: Annotated[str | None, Opt("--date", help="Local date, YYYY-MM-DD (default: today).")] = None,
-    out_dir: Annotated[Path, Opt("--out", help="Where to write digest.html/.txt/.eml.")] = Path("preview"),
-    explain: Annotated[bool, Opt("--explain", help="Print the ranked picks with scores and reasons.")] = False,
+    date: Annotated[str | None, Opt(
+        "--date", help="Local date, YYYY-MM-DD (default: the subscriber's today).")] = None,
+    out_dir: Annotated[Path, Opt(
+        "--out", help="Where to write digest.html/.txt/.eml.")] = Path("preview"),
+    explain: Annotated[bool, Opt(
+        "--explain", help="Print the ranked picks with scores and reasons.")] = False,
 ):
     """Build a subscriber's digest without sending it (and without counting it as sent)."""
     from newsletter.core.db import session_scope
+    from newsletter.core.models import utcnow
     from newsletter.scheduling import pipeline
+    from newsletter.scheduling.schedule import local_now
 
     try:
-        local_date = dt.date.fromisoformat(date) if date else dt.date.today()
+        local_date = dt.date.fromisoformat(date) if date else None
     except ValueError:
         fail(f"--date: not a date: {date!r} (use YYYY-MM-DD)")
     with session_scope() as session:
         subscriber = find_subscriber(session, email)
+        if local_date is None:  # the subscriber's today, not the machine's
+            local_date = local_now(subscriber, utcnow()).date()
         result = pipeline.preview(session, subscriber, local_date)
     if explain:
         from newsletter.ranking.candidates import explain_rows
@@ -198,7 +210,8 @@ def preview(
 @app.command("send-due")
 def send_due(
     now: Annotated[str | None, Opt("--now", help="Pretend it is this ISO time.")] = None,
-    dry_run: Annotated[bool, Opt("--dry-run", help="Show who is due; claim and send nothing.")] = False,
+    dry_run: Annotated[bool, Opt(
+        "--dry-run", help="Show who is due; claim and send nothing.")] = False,
     email: Annotated[str | None, Opt("--email", help="Only this subscriber.")] = None,
 ):
     """One scheduler tick, synchronously: claim due digests and run them."""
@@ -209,7 +222,8 @@ def send_due(
     for digest in result.claimed:
         outcome = "due (dry run)" if dry_run else result.outcomes.get(digest.id, digest.status)
         table.add_row(str(digest.id or "-"), str(digest.subscriber_id), str(digest.local_date),
-                      outcome + (f" - {digest.error}" if digest.error and outcome == "skipped" else ""))
+                      outcome + (f" - {digest.error}"
+                                 if digest.error and outcome == "skipped" else ""))
     out.print(table if result.claimed else "nobody is due")
 
 
@@ -251,7 +265,8 @@ def stats(
 
 @app.command()
 def summarize(
-    batch: Annotated[bool, Opt("--batch", help="Through the Message Batches API (half price).")] = False,
+    batch: Annotated[bool, Opt(
+        "--batch", help="Through the Message Batches API (half price).")] = False,
     lang: Annotated[str, Opt("--lang")] = "en",
 ):
     """Write the day's per-paper summaries ahead of the morning (cached, shared by everyone)."""
@@ -270,7 +285,8 @@ def summarize(
 def serve(
     host: Annotated[str, Opt("--host")] = "127.0.0.1",
     port: Annotated[int, Opt("--port")] = 8000,
-    jobs: Annotated[bool, Opt("--jobs/--no-jobs", help="Run the scheduler tick in-process.")] = True,
+    jobs: Annotated[bool, Opt(
+        "--jobs/--no-jobs", help="Run the scheduler tick in-process.")] = True,
 ):
     """The web app plus, on embedded defaults, the scheduler in a background thread."""
     import uvicorn
@@ -288,7 +304,8 @@ def serve(
 
 @app.command()
 def demo(
-    offline: Annotated[bool, Opt("--offline", help="Use the bundled sample, not live arXiv.")] = False,
+    offline: Annotated[bool, Opt(
+        "--offline", help="Use the bundled sample, not live arXiv.")] = False,
 ):
     """One full cycle on embedded defaults: harvest, subscribe, select, write, compose, deliver."""
     from newsletter import demo as demo_mod

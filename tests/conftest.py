@@ -4,10 +4,16 @@ Tests that need PostgreSQL or Redis use the `pg_url` / `redis_url` fixtures: the
 the reason when the server is unreachable, except under CI=true, where they fail instead.
 The browser tests share one headless Chromium (`browser`) and, for the accessibility
 audits, axe-core from the npm registry (`axe`), which skip and fail the same way.
+
+`--clock-ahead-days N` (or CLOCK_AHEAD_DAYS=N) runs every test with this process's clock moved
+N days ahead and ticking (time-machine), so a test that mixes a fixed date with the wall clock
+fails the day it is written rather than the day that date goes by. CI runs the in-process,
+time-sensitive modules this way (.ci/run); worker processes and browsers keep the real clock.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -16,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import time_machine
 from sqlmodel import Session
 
 from newsletter.core import config, db
@@ -23,6 +30,29 @@ from newsletter.core import config, db
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--clock-ahead-days", type=int,
+                     default=int(os.environ.get("CLOCK_AHEAD_DAYS") or 0),
+                     help="run each test with the clock moved this many days ahead "
+                          "(default: $CLOCK_AHEAD_DAYS or 0)")
+
+
+def pytest_report_header(config):
+    days = config.getoption("--clock-ahead-days")
+    return f"clock moved {days} days ahead (time-machine)" if days else None
+
+
+@pytest.fixture(autouse=True)
+def clock_ahead(request):
+    """The wall clock, moved `--clock-ahead-days` ahead for this test (and ticking)."""
+    days = request.config.getoption("--clock-ahead-days")
+    if not days:
+        yield
+        return
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=days), tick=True):
+        yield
 
 
 def _reachable(url: str) -> bool:

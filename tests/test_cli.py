@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+import time_machine
 from typer.testing import CliRunner
 
 from newsletter.cli import app
@@ -14,7 +16,8 @@ from tests.test_pipeline import PAPERS
 runner = CliRunner()
 
 API_ERROR = b"""<?xml version='1.0' encoding='UTF-8'?>
-<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">
+<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"
+      xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">
   <id>https://arxiv.org/</id>
   <title>arXiv Search Results</title>
   <updated>2026-11-20T00:41:35Z</updated>
@@ -25,7 +28,8 @@ API_ERROR = b"""<?xml version='1.0' encoding='UTF-8'?>
     <id>https://arxiv.org/api/errors#max_results_must_be_an_integer</id>
     <title>Error</title>
     <updated>2026-11-20T00:41:35Z</updated>
-    <link href="https://arxiv.org/api/errors#max_results_must_be_an_integer" rel="alternate" type="text/html"/>
+    <link href="https://arxiv.org/api/errors#max_results_must_be_an_integer" rel="alternate"
+          type="text/html"/>
     <summary>max_results must be an integer</summary>
     <author>
       <name>arXiv api core</name>
@@ -91,6 +95,19 @@ def test_it_subscribes_confirmed_and_previews_with_explanations(tmp_path, sessio
     assert "Grace Hopper" in result.stdout  # the followed author's paper is explained
     assert {p.name for p in out.iterdir()} == {"digest.html", "digest.txt", "digest.eml"}
     assert b"List-Unsubscribe:" in (out / "digest.eml").read_bytes()
+
+
+def test_it_previews_the_subscribers_own_today_by_default(tmp_path, session):
+    from newsletter.harvest import harvester
+
+    # 20:00 UTC on Tuesday the 24th is already Wednesday the 25th in Shanghai.
+    with time_machine.travel(dt.datetime(2026, 11, 24, 20, tzinfo=dt.UTC), tick=True):
+        harvester.store(session, harvester.parse("arxiv_rss", arxiv_rss("cs.CL", PAPERS)))
+        run("subscribe", "ada@example.org", "--topic", "language models", "--tz",
+            "Asia/Shanghai", "--confirmed")
+        result = run("preview", "ada@example.org", "--out", str(tmp_path / "pv"))
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("Nov 25 · ")
 
 
 @pytest.mark.parametrize(("args", "words"), [

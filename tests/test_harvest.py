@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import time_machine
 from sqlmodel import Session, select
 
 from newsletter.core import config, db
@@ -212,9 +213,7 @@ def test_it_follows_the_biorxiv_cursor_until_the_window_is_complete(session, ser
         }
         for i in range(5)
     ]
-    today = dt.datetime.now(dt.UTC).date()
-    start = today - dt.timedelta(days=2)
-    base = f"/details/biorxiv/{start}/{today}"
+    base = "/details/biorxiv/2026-11-24/2026-11-26"  # the window ends today (UTC)
     server.routes[f"{base}/0/json"] = Route(page(0, items[:2], 5), content_type="application/json")
     server.routes[f"{base}/2/json"] = Route(page(2, items[2:4], 5), content_type="application/json")
     server.routes[f"{base}/4/json"] = Route(page(4, items[4:], 5), content_type="application/json")
@@ -225,7 +224,8 @@ def test_it_follows_the_biorxiv_cursor_until_the_window_is_complete(session, ser
         "https://api.biorxiv.org/details/biorxiv/{from}/{to}/{cursor}/json",
         "bioRxiv",
     )
-    result = harvest_source(session, source)
+    with time_machine.travel(dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC), tick=True):
+        result = harvest_source(session, source)
     assert (result.status, result.count, result.new) == ("ok", 5, 5)
     assert [p for p, _, _ in server.requests] == [
         f"{base}/0/json",
@@ -307,7 +307,7 @@ def test_a_304_is_recorded_as_not_modified_and_keeps_the_papers(session, server)
             Route(b"<!DOCTYPE html><html><title>Just a moment...</title></html>", status=200),
             "got an HTML page, not a feed (Just a moment...)",
         ),
-        (Route(fixture("arxiv_rss_cs.CL.xml"), delay=1.5), "timed out after 0.5 s"),
+        (Route(fixture("arxiv_rss_cs.CL.xml"), delay=3), "timed out after 1 s"),
     ],
     ids=["http-500", "garbage", "html-page", "slow"],
 )
@@ -317,7 +317,7 @@ def test_a_bad_fetch_is_recorded_on_the_source_and_never_loses_stored_papers(
     server.routes["/rss/cs.CL"] = Route(fixture("arxiv_rss_cs.CL.xml"))
     source = add_source(session)
     assert harvest_source(session, source).new == 5
-    monkeypatch.setenv("HTTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("HTTP_TIMEOUT", "1")  # the slow route outlasts it; the others answer at once
     config.get_settings.cache_clear()
     server.routes["/rss/cs.CL"] = route
     result = harvest_source(session, source, force=True)
@@ -374,6 +374,8 @@ def test_the_redis_lock_lets_only_one_worker_fetch(session, server, redis_url, m
         assert server.hits("/rss/cs.CL") == 0
     finally:
         lock.release()
+    monkeypatch.setenv("HTTP_TIMEOUT", "2")  # the fixture's: a loaded machine may need it
+    config.get_settings.cache_clear()
     assert harvest_source(session, source).status == "ok"
 
 

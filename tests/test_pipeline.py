@@ -6,6 +6,7 @@ import datetime as dt
 import email
 
 import pytest
+import time_machine
 from sqlmodel import select
 
 from newsletter.core.models import Digest, DigestItem, DigestStatus, Paper, Source
@@ -116,17 +117,18 @@ def test_it_previews_without_counting_the_papers_as_sent(session, feeds):
 
 
 def test_a_tick_picks_up_a_digest_whose_chain_was_lost(session, feeds):
-    from newsletter.core.models import utcnow
-
     subscriber = make_subscriber(session, keywords=("language models",))
-    lost = Digest(subscriber_id=subscriber.id, local_date=utcnow().date(),
-                  created_at=utcnow() - dt.timedelta(hours=2))  # claimed, then the task vanished
+    claimed = dt.datetime(2026, 11, 24, 7, 5, tzinfo=dt.UTC)
+    lost = Digest(subscriber_id=subscriber.id, local_date=claimed.date(),
+                  created_at=claimed)  # claimed, then the task vanished
     session.add(lost)
     session.commit()
-    result = pipeline.send_due()
-    assert result.resumed == [lost.id]
-    assert result.outcomes[lost.id] == DigestStatus.SENT
-    assert pipeline.send_due().resumed == []  # done is done
+    # The sweeps read the wall clock (a tick's `now` may be pretend): set it two hours on.
+    with time_machine.travel(claimed + dt.timedelta(hours=2), tick=True):
+        result = pipeline.send_due()
+        assert result.resumed == [lost.id]
+        assert result.outcomes[lost.id] == DigestStatus.SENT
+        assert pipeline.send_due().resumed == []  # done is done
 
 
 def test_it_runs_a_batch_of_digests_through_each_step_once(session, feeds, settings_env):

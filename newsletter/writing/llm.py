@@ -12,6 +12,7 @@ breaker stops calling during an outage so a thousand digests do not each wait ou
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ import anthropic
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from newsletter.core.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class LlmError(Exception):
@@ -220,10 +223,15 @@ def with_retries(settings: Settings, fn):
             return min(error.retry_after, settings.llm_retry_after_cap)
         return backoff
 
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.warning("LLM call failed (%s); retrying in %.2f s", error, pause)
+
     retrying = Retrying(
         retry=retry_if_exception(lambda e: isinstance(e, LlmError) and e.transient),
         stop=stop_after_attempt(settings.llm_max_retries + 1),
-        wait=wait, reraise=True,
+        wait=wait, before_sleep=before_sleep, reraise=True,
     )
     return retrying(fn)
 
