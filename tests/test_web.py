@@ -14,7 +14,15 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from newsletter.core import links
-from newsletter.core.models import Digest, DigestItem, Event, Feedback, Subscriber, SubscriberStatus
+from newsletter.core.models import (
+    Digest,
+    DigestItem,
+    DigestStatus,
+    Event,
+    Feedback,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.subscribers import lifecycle
 from newsletter.web.app import create_app
 from tests.factories import make_paper, make_subscriber
@@ -362,6 +370,33 @@ def test_it_lists_recent_digests_with_working_web_view_links(client, session, pa
     assert view.status_code == 200
     assert "Two papers agree" in view.text and papers[1].title in view.text
     assert "01. arXiv (cs.CL) 2026-11-25" in view.text
+
+
+def test_it_says_why_a_day_was_skipped_in_the_readers_language(client, session):
+    from newsletter.scheduling.arxiv_calendar import quiet_reason
+    from newsletter.scheduling.pipeline import NO_MATCH
+
+    subscriber = make_subscriber(session, locale="zh", timezone="America/New_York")
+    saturday, thanksgiving = dt.date(2026, 11, 28), dt.date(2026, 11, 26)
+    for day, error in ((saturday, quiet_reason(saturday, "America/New_York", 7)),
+                       (thanksgiving, quiet_reason(thanksgiving, "America/New_York", 7)),
+                       (dt.date(2026, 11, 25), NO_MATCH.text()),
+                       (dt.date(2026, 11, 24), "an operator's note")):
+        session.add(Digest(subscriber_id=subscriber.id, local_date=day,
+                           status=DigestStatus.SKIPPED, error=error))
+    session.commit()
+    page = client.get(f"/preferences/{token('preferences', subscriber)}")
+    notes = [n.get_text() for n in BeautifulSoup(page.text, "html.parser").select(
+        "ul.archive span.help")]
+    assert notes == ["arXiv 没有发布新论文：arXiv 周五和周六晚不发布",
+                     "arXiv 没有发布新论文：arXiv 假日（2026-11-26）",
+                     "没有与你的主题匹配的新论文", "an operator's note"]
+    subscriber.timezone = "Asia/Tokyo"  # the facts no longer give the stored words
+    session.add(subscriber)
+    session.commit()
+    skipped = session.exec(select(Digest).where(Digest.local_date == saturday)).one()
+    page = client.get(f"/d/{token('digest', subscriber, digest=skipped.id)}")
+    assert skipped.error in page.text
 
 
 # --- unsubscribe ------------------------------------------------------------------------------

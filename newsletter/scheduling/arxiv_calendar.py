@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from newsletter.locale import i18n
+
 DATA = Path(__file__).with_name("data") / "arxiv_holidays.toml"
 
 
@@ -82,11 +84,16 @@ def arxiv_has_news(local_date: dt.date, tz: str | ZoneInfo, send_hour: int = 7, 
     return bool(releases_between(start, end))
 
 
-def quiet_reason(local_date: dt.date, tz: str | ZoneInfo, send_hour: int = 7) -> str:
-    """Why a morning has no arXiv news, in words for Digest.error and the web archive."""
+def quiet_reason(local_date: dt.date, tz: str | ZoneInfo, send_hour: int = 7,
+                 locale: str | None = i18n.DEFAULT_LOCALE) -> str:
+    """Why a morning has no arXiv news: in English for Digest.error (the default), in the
+    reader's language for the web archive."""
     calendar = load_calendar()
+    tr = i18n.translator(locale)
     end = send_moment(local_date, tz, send_hour).astimezone(calendar.tz)
     eve = end.date() if end.hour >= calendar.release_hour else end.date() - dt.timedelta(days=1)
     if eve.weekday() in (4, 5):
-        return "no arXiv announcement: arXiv announces nothing on Friday and Saturday nights"
-    return f"no arXiv announcement: arXiv holiday ({mailing_date(eve).isoformat()})"
+        return tr.gettext("no arXiv announcement: arXiv announces nothing on Friday and "
+                          "Saturday nights")
+    return tr.gettext("no arXiv announcement: arXiv holiday (%(date)s)",
+                      date=mailing_date(eve).isoformat())

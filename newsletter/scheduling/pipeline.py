@@ -28,10 +28,13 @@ from newsletter.core.models import (
 from newsletter.delivery import state
 from newsletter.delivery.message import build_message
 from newsletter.harvest import harvester
+from newsletter.locale.i18n import lazy
 from newsletter.ranking.candidates import Pick, select_batch, select_papers
 from newsletter.scheduling import schedule
 
 log = logging.getLogger(__name__)
+# Stored in English on the digest; the web archive words it in the reader's language.
+NO_MATCH = lazy.gettext("no new papers matched the topics")
 
 
 def refresh_sources(session: Session, subscriber: Subscriber) -> None:
@@ -90,7 +93,7 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
     rows = []
     for digest, picks in zip(todo, chosen):
         if not picks:
-            digest.status, digest.error = DigestStatus.SKIPPED, "no new papers matched the topics"
+            digest.status, digest.error = DigestStatus.SKIPPED, NO_MATCH.text()
         rows += [{"digest_id": digest.id, "paper_id": pick.paper.id, "rank": rank,
                   "score": pick.score, "reason": pick.reason[:500]}
                  for rank, pick in enumerate(picks, 1)]

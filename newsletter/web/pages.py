@@ -17,7 +17,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlmodel import Session, select
 
 from newsletter.core import links
-from newsletter.core.models import Digest, DigestItem, Feedback, Paper, Subscriber, SubscriberStatus
+from newsletter.core.models import (
+    Digest,
+    DigestItem,
+    DigestStatus,
+    Feedback,
+    Paper,
+    Subscriber,
+    SubscriberStatus,
+)
 from newsletter.locale import i18n
 from newsletter.subscribers import lifecycle, validation
 from newsletter.subscribers.lifecycle import PENDING_DAYS
@@ -148,6 +156,26 @@ def digest_url(subscriber: Subscriber, digest: Digest) -> str:
     return links.url_for("digest", subscriber, digest=digest.id)
 
 
+def skip_note(digest: Digest, subscriber: Subscriber, locale: str) -> str | None:
+    """Why a digest was skipped, in the reader's language. The digest stores the English
+    words; they are reworded only when the same facts still give the same English (the
+    subscriber may have moved zone since), else shown as stored."""
+    from newsletter.scheduling.arxiv_calendar import quiet_reason
+    from newsletter.scheduling.pipeline import NO_MATCH
+
+    if digest.status != DigestStatus.SKIPPED or not digest.error:
+        return None
+    if digest.error == NO_MATCH.text():
+        return NO_MATCH.text(locale)
+    try:
+        facts = digest.local_date, subscriber.timezone, subscriber.send_hour
+        if quiet_reason(*facts) == digest.error:
+            return quiet_reason(*facts, locale=locale)
+    except (ValueError, KeyError):  # an unknown zone: the stored words stand
+        pass
+    return digest.error
+
+
 def preferences_view(request: Request, session: Session, subscriber: Subscriber, *,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                      notice: str | None = None, picks: list | None = None,
@@ -155,7 +183,7 @@ def preferences_view(request: Request, session: Session, subscriber: Subscriber,
     locale = page_locale(request, subscriber.locale)
     digests = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id)
                            .order_by(Digest.local_date.desc()).limit(10)).all()
-    archive = [(d, digest_url(subscriber, d)) for d in digests]
+    archive = [(d, digest_url(subscriber, d), skip_note(d, subscriber, locale)) for d in digests]
     return render(request, "preferences.html", locale, status, subscriber=subscriber,
                   archive=archive, notice=notice, picks=picks,
                   unsubscribe_url=links.url_for("unsubscribe", subscriber),
@@ -298,6 +326,7 @@ def digest_page(token: str, request: Request, session: SessionDep) -> Response:
              for n, (item, paper) in enumerate(rows, 1)]
     locale = page_locale(request, subscriber.locale)
     return render(request, "digest.html", locale, digest=digest, cards=cards,
+                  note=skip_note(digest, subscriber, locale),
                   preferences_url=links.url_for("preferences", subscriber))
 
 
