@@ -30,7 +30,7 @@ def timed(label: str, fn, n: int) -> None:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ah-bench-"))
-    os.environ.update(ENVIRONMENT="test", SECRET_KEY="bench-secret-key-0123456789",
+    os.environ.update(ENVIRONMENT="test", SECRET_KEY="bench-secret-key-not-for-production",
                       DATABASE_URL=f"sqlite:///{work / 'bench.db'}",
                       OUTBOX_DIR=str(work / "outbox"))
     from fastapi.testclient import TestClient

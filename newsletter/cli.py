@@ -16,15 +16,32 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
 
-from newsletter.core.config import ConfigError, get_settings
+from newsletter.core.config import ConfigError, get_settings, mask
 
-app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
+
+
+class Commands(TyperGroup):
+    """Every command's database failure (unreachable, refused, no schema) is one line on
+    stderr and exit status 1, never a traceback; a password in a URL is masked."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as error:
+            cause = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+            err.print(f"[red]database error:[/red] {mask(cause[0])}", highlight=False)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, cls=Commands)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 Opt = typer.Option
 
@@ -61,13 +78,7 @@ def db_upgrade():
     from newsletter.core import db
 
     db.upgrade()
-    out.print(f"database is up to date: {safe_url(get_settings().database_url)}")
-
-
-def safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    out.print(f"database is up to date: {mask(get_settings().database_url)}")
 
 
 @app.command()

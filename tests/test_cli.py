@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 
 import pytest
 import time_machine
@@ -144,3 +146,15 @@ def test_it_runs_the_demo_offline_and_says_where_the_email_is(tmp_path, monkeypa
     assert "bundled sample" in result.stdout
     html = list((tmp_path / "outbox").glob("*.html"))
     assert len(html) == 1 and str(html[0].name) in result.stdout.replace("\n", "")
+
+
+@pytest.mark.parametrize("command", [["stats"], ["db", "upgrade"]])
+def test_it_reports_an_unreachable_database_in_one_line_without_the_password(
+        monkeypatch, command):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://root:hunter2@127.0.0.1:9/hub")
+    done = subprocess.run([sys.executable, "-m", "newsletter", *command], capture_output=True,
+                          text=True, timeout=60)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(lines) == 1 and "database" in lines[0].lower(), done.stderr
+    assert "127.0.0.1" in lines[0] and "hunter2" not in done.stderr

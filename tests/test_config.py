@@ -59,3 +59,25 @@ def test_it_stops_the_cli_with_exit_status_2_and_one_line(monkeypatch):
     assert done.stdout == ""
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "EMAIL_BACKEND" in lines[0]
+
+
+def test_it_never_echoes_a_password_or_a_secret_in_a_configuration_error(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql://root:hunter2@db/x")
+    config.get_settings.cache_clear()
+    with pytest.raises(config.ConfigError) as caught:
+        config.get_settings()
+    assert "DATABASE_URL" in str(caught.value) and "root:***@db" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.db")
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
+    monkeypatch.setenv("SMTP_PORT", "99999")
+    config.get_settings.cache_clear()
+    with pytest.raises(config.ConfigError, match="SMTP_PORT.*99999"):  # not secret: echoed
+        config.get_settings()
+
+
+def test_it_names_a_table_setting_that_is_not_json_in_one_line(monkeypatch):
+    monkeypatch.setenv("LLM_PRICES", "cheap")
+    config.get_settings.cache_clear()
+    with pytest.raises(config.ConfigError, match="^configuration error: LLM_PRICES: "):
+        config.get_settings()

@@ -7,14 +7,18 @@ line naming the variable (see `newsletter.cli`).
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 PLACEHOLDER_SECRET = "dev-insecure-change-me"
+MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 VAR_DIR = Path("var")
 
 
@@ -27,6 +31,9 @@ class Settings(BaseSettings):
     email_backend: Literal["outbox", "smtp", "sendgrid"] = "outbox"
     outbox_dir: Path = VAR_DIR / "outbox"
     secret_key: str = PLACEHOLDER_SECRET
+    # Rotation: the previous keys, comma-separated. They still verify links and forms; only
+    # SECRET_KEY signs. Drop them once the links they signed no longer matter.
+    secret_key_fallbacks: Annotated[list[str], NoDecode] = []
     public_base_url: str = "http://127.0.0.1:8000"
     from_email: str = "AcademicHub <digest@academichub.local>"
     admin_token: str | None = None
@@ -95,6 +102,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("secret_key_fallbacks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
@@ -106,13 +120,26 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_real_values(self) -> Settings:
-        if self.environment != "development" and self.secret_key == PLACEHOLDER_SECRET:
-            raise ValueError("SECRET_KEY: the placeholder is refused outside development")
+        if self.environment != "development":
+            if self.secret_key == PLACEHOLDER_SECRET:
+                raise ValueError("SECRET_KEY: the placeholder is refused outside development; "
+                                 f"make a key with: {MAKE_A_KEY}")
+            for name, keys in (("SECRET_KEY", [self.secret_key]),
+                               ("SECRET_KEY_FALLBACKS", self.secret_key_fallbacks)):
+                problem = next(filter(None, map(weak_key, keys)), None)
+                if problem:
+                    raise ValueError(f"{name}: {problem} outside development; "
+                                     f"make a key with: {MAKE_A_KEY}")
         if self.email_backend == "sendgrid" and not self.sendgrid_api_key:
             raise ValueError("SENDGRID_API_KEY: required when EMAIL_BACKEND=sendgrid")
         if self.email_backend == "smtp" and not self.smtp_host:
             raise ValueError("SMTP_HOST: required when EMAIL_BACKEND=smtp")
         return self
+
+    @property
+    def signing_keys(self) -> tuple[str, ...]:
+        """Every key that verifies, oldest first: itsdangerous signs with the last one."""
+        return (*self.secret_key_fallbacks, self.secret_key)
 
     @property
     def llm_enabled(self) -> bool:
@@ -127,6 +154,34 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+def weak_key(key: str) -> str | None:
+    """Why `key` is too weak to sign links, or None.
+
+    Anyone who guesses it can forge every link (read, change, delete any subscriber), so
+    outside development it must be at least 32 bytes with at least 8 distinct characters,
+    2.5 bits of Shannon entropy per character (a random hex key has ~3.9, `aaaa...` 0) and
+    no repeated pattern. A checksum of a key, not a password meter: generated keys pass.
+    """
+    if len(key.encode()) < 32:
+        return "a key shorter than 32 bytes is refused"
+    counts = Counter(key)
+    bits = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    periodic = (key + key).find(key, 1) < len(key)  # "abcabc...": a repeated unit
+    if len(counts) < 8 or bits < 2.5 or periodic:
+        return "a low-entropy key (repeated or too few distinct characters) is refused"
+    return None
+
+
+# Settings whose values never appear in an error message; URLs lose their password.
+SECRET_FIELDS = re.compile(r"key|password|token|secret", re.I)
+URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):[^@/\s]*@")
+
+
+def mask(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://user:***@host`, anywhere in `text`."""
+    return URL_PASSWORD.sub(r"\1:***@", text)
+
+
 class ConfigError(RuntimeError):
     """A setting is invalid; the message is one line naming the variable."""
 
@@ -137,7 +192,9 @@ def describe(error: ValidationError) -> str:
     message = first["msg"].removeprefix("Value error, ")
     if not name:  # model-level validators name the variable themselves
         return f"configuration error: {message}"
-    return f"configuration error: {name}: {message} (got {first.get('input')!r})"
+    if SECRET_FIELDS.search(name):
+        return f"configuration error: {name}: {message}"
+    return f"configuration error: {name}: {message} (got {mask(repr(first.get('input')))})"
 
 
 @lru_cache
@@ -146,3 +203,7 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise ConfigError(describe(error)) from None
+    except SettingsError as error:  # a list or table setting that is not JSON
+        field = re.search(r'field "(\w+)"', str(error))
+        name = field.group(1).upper() if field else "a setting"
+        raise ConfigError(f"configuration error: {name}: not valid JSON") from None

@@ -42,13 +42,14 @@ class TokenData:
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
-    return _cached_serializer(get_settings().secret_key, purpose)
+    return _cached_serializer(get_settings().signing_keys, purpose)
 
 
 @lru_cache(maxsize=32)
-def _cached_serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
-    # Keyed by the secret too, so a changed SECRET_KEY (tests, rotation) never reuses a signer.
-    return URLSafeTimedSerializer(secret, salt=f"academichub.{purpose}")
+def _cached_serializer(keys: tuple[str, ...], purpose: str) -> URLSafeTimedSerializer:
+    # Keyed by the keys too, so a changed SECRET_KEY (tests, rotation) never reuses a signer.
+    # itsdangerous signs with the last key and accepts a signature by any of them.
+    return URLSafeTimedSerializer(list(keys), salt=f"academichub.{purpose}")
 
 
 def make_token(purpose: str, subscriber_id: int, version: int, **extra: Any) -> str:

@@ -41,7 +41,7 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.j
 # --- CSRF -------------------------------------------------------------------------------
 
 def _signer() -> URLSafeSerializer:
-    return URLSafeSerializer(get_settings().secret_key, salt="academichub.csrf")
+    return URLSafeSerializer(list(get_settings().signing_keys), salt="academichub.csrf")
 
 
 def new_csrf_secret() -> str:
