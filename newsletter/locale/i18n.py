@@ -99,14 +99,12 @@ class Translator:
         return self._format(self.translations.pgettext(context, message), message, params)
 
     def number(self, n: int | float) -> str:
-        return format_decimal(n, locale=self.babel)
+        return _number(self.locale, n)
 
     def date(self, day: dt.date, style: str = "long") -> str:
         """'long': Thursday, November 26, 2026 / 2026年11月26日星期四 (the header band);
         'short': Nov 26 / 11月26日 (subject lines)."""
-        if style == "short":
-            return format_skeleton("MMMd", day, locale=self.babel)
-        return format_date(day, "full", locale=self.babel)
+        return _date(self.locale, day, style)
 
     def weekdays(self) -> list[str]:
         """Monday first, as `date.weekday()` counts."""
@@ -132,6 +130,20 @@ class Translator:
             return Locale.parse(code).display_name or code
         except (ValueError, UnknownLocaleError):
             return code
+
+
+# Babel parses its number and date patterns on every call (most of a card's wording cost);
+# an email's counts and dates repeat across cards and digests, so their words are kept.
+@lru_cache(maxsize=4096)
+def _number(locale: str, n: int | float) -> str:
+    return format_decimal(n, locale=locale)
+
+
+@lru_cache(maxsize=1024)
+def _date(locale: str, day: dt.date, style: str) -> str:
+    if style == "short":
+        return format_skeleton("MMMd", day, locale=locale)
+    return format_date(day, "full", locale=locale)
 
 
 @lru_cache(maxsize=64)
