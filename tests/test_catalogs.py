@@ -132,3 +132,17 @@ def test_it_fills_limits_in_from_the_constants():
         assert str(validation.MIN_PAPERS) in papers and str(validation.MAX_PAPERS) in papers
     assert InvalidInput("locale", "locale_invalid", choices=("en", "zh")).message == \
         "Language must be en or zh."
+
+
+def test_it_translates_templates_into_the_renders_locale_and_escapes_what_it_fills_in():
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True)
+    i18n.install(env)
+    template = env.from_string('{{ _("Sent to %(email)s.", email=email) }} {{ ngettext('
+                               '"%(num)s more paper on the web", "%(num)s more papers on the web",'
+                               ' n, num=n|number) }}')
+    assert template.render(locale="zh", email="<b>ada</b>", n=1200) == \
+        "发送至 &lt;b&gt;ada&lt;/b&gt;。 网页上还有 1,200 篇论文"
+    assert template.render(locale="en", email="ada", n=1) == "Sent to ada. 1 more paper on the web"
+    assert template.render(email="ada", n=2).startswith("Sent to ada.")  # no locale: English
