@@ -186,7 +186,7 @@ def preview(
 ):
     """Build a subscriber's digest without sending it (and without counting it as sent)."""
     from newsletter.core.db import session_scope
-    from newsletter.core.models import utcnow
+    from newsletter.core.models import Outcome, utcnow
     from newsletter.scheduling import pipeline
     from newsletter.scheduling.schedule import local_now
 
@@ -207,7 +207,7 @@ def preview(
             table.add_row(str(row["rank"]), f"{row['score']:.2f}",
                           f"{row['id']}  {row['title'][:70]}", row["reason"])
         out.print(table)
-    if result.status == "empty":
+    if result.status == Outcome.EMPTY:
         out.print("nothing to send: no new papers match this subscriber's topics")
         return
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,11 +231,21 @@ def send_due(
     result = pipeline.send_due(parse_when(now, "--now"), dry_run=dry_run, only_email=email)
     table = Table("digest", "subscriber", "local date", "outcome")
     for digest in result.claimed:
-        outcome = "due (dry run)" if dry_run else result.outcomes.get(digest.id, digest.status)
         table.add_row(str(digest.id or "-"), str(digest.subscriber_id), str(digest.local_date),
-                      outcome + (f" - {digest.error}"
-                                 if digest.error and outcome == "skipped" else ""))
+                      "due (dry run)" if dry_run else tick_outcome(result, digest))
     out.print(table if result.claimed else "nobody is due")
+
+
+def tick_outcome(result, digest) -> str:
+    """One digest's line in `send-due`: what became of it, and why when it was not sent."""
+    from newsletter.core.models import DigestStatus, Outcome
+
+    outcome = result.outcomes.get(digest.id, digest.status)
+    if outcome == Outcome.ERROR:
+        return f"error: {result.errors[digest.id]}"
+    if outcome == DigestStatus.SKIPPED and digest.error:
+        return f"skipped - {digest.error}"
+    return str(outcome)
 
 
 STATS_HEADERS = {"skipped": "skip", "failed": "fail", "delivered": "deliv", "opened": "open",

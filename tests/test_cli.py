@@ -136,6 +136,25 @@ def test_it_shows_who_is_due_on_a_dry_run_without_claiming(session):
     assert session.exec(select(Digest)).all() == []
 
 
+def test_it_words_each_outcome_of_a_tick_for_the_operator():
+    from newsletter.cli import tick_outcome
+    from newsletter.core.models import Digest, DigestStatus, Outcome
+    from newsletter.scheduling.pipeline import TickResult
+
+    sent, skipped, broken, queued = (
+        Digest(id=1, subscriber_id=1, local_date=dt.date(2026, 11, 24)),
+        Digest(id=2, subscriber_id=2, local_date=dt.date(2026, 11, 24),
+               error="no new papers matched the topics"),
+        Digest(id=3, subscriber_id=3, local_date=dt.date(2026, 11, 24)),
+        Digest(id=4, subscriber_id=4, local_date=dt.date(2026, 11, 24)))
+    result = TickResult([sent, skipped, broken, queued],
+                        {1: DigestStatus.SENT, 2: DigestStatus.SKIPPED, 3: Outcome.ERROR,
+                         4: Outcome.QUEUED}, [], {3: "SMTP unavailable: refused"})
+    assert [tick_outcome(result, d) for d in result.claimed] == [
+        "sent", "skipped - no new papers matched the topics", "error: SMTP unavailable: refused",
+        "queued"]
+
+
 def test_it_runs_the_demo_offline_and_says_where_the_email_is(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
     from newsletter.core import config

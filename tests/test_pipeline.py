@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import socket
 
 import pytest
 import time_machine
 from sqlmodel import select
 
-from newsletter.core.models import Digest, DigestItem, DigestStatus, Paper, Source
+from newsletter.core import config
+from newsletter.core.models import Digest, DigestItem, DigestStatus, Outcome, Paper, Source
 from newsletter.delivery import state
 from newsletter.harvest import harvester
 from newsletter.scheduling import pipeline
@@ -129,6 +131,34 @@ def test_a_tick_picks_up_a_digest_whose_chain_was_lost(session, feeds):
         assert result.resumed == [lost.id]
         assert result.outcomes[lost.id] == DigestStatus.SENT
         assert pipeline.send_due().resumed == []  # done is done
+
+
+def test_a_tick_reports_each_digest_it_could_not_finish_with_the_reason(session, feeds,
+                                                                      monkeypatch):
+    with socket.socket() as closed:  # a port nobody listens on: the relay is down
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for name, value in {"EMAIL_BACKEND": "smtp", "SMTP_HOST": "127.0.0.1",
+                        "SMTP_PORT": str(port), "SMTP_SECURITY": "none"}.items():
+        monkeypatch.setenv(name, value)
+    config.get_settings.cache_clear()
+    first = make_subscriber(session, "first@example.org")
+    second = make_subscriber(session, "second@example.org")
+
+    result = pipeline.send_due(dt.datetime(2026, 11, 24, 8, tzinfo=dt.UTC))
+
+    assert [d.subscriber_id for d in result.claimed] == [first.id, second.id]
+    for digest in result.claimed:  # the first failure did not stop the tick
+        assert result.outcomes[digest.id] == Outcome.ERROR
+        assert result.errors[digest.id].startswith("SMTP unavailable")
+        assert session.get(Digest, digest.id).status == DigestStatus.COMPOSED  # for a retry
+
+
+def test_it_reports_an_id_with_no_digest_as_missing_at_every_step(session):
+    assert pipeline.prepare(session, 404) == Outcome.MISSING
+    assert pipeline.compose_step(session, 404) == Outcome.MISSING
+    assert pipeline.deliver_step(session, 404) == Outcome.MISSING
+    assert state.deliver_many(session, [404]) == {404: Outcome.MISSING}
 
 
 def test_it_runs_a_batch_of_digests_through_each_step_once(session, feeds, settings_env):

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from newsletter.core.config import Settings, get_settings
 from newsletter.core.db import session_scope
+from newsletter.core.models import StepResult
 from newsletter.delivery import state
 from newsletter.delivery.backends import EmailBackend, TransientError, get_backend
 from newsletter.harvest import harvester
@@ -64,19 +65,19 @@ def start_batch(digest_ids: list[int]) -> None:
 
 
 @app.task(autoretry_for=(OperationalError,), **RETRY)
-def prepare_digest(digest_id: int) -> str:
+def prepare_digest(digest_id: int) -> StepResult:
     with session_scope() as session:
         return pipeline.prepare(session, digest_id)
 
 
 @app.task(autoretry_for=(OperationalError,), **RETRY)
-def compose_digest(digest_id: int) -> str:
+def compose_digest(digest_id: int) -> StepResult:
     with session_scope() as session:
         return pipeline.compose_step(session, digest_id)
 
 
 @app.task(bind=True, autoretry_for=(OperationalError,), **RETRY)
-def deliver_digest(self, digest_id: int) -> str:
+def deliver_digest(self, digest_id: int) -> StepResult:
     try:
         with session_scope() as session:
             return state.deliver_digest(session, digest_id, backend=backend())

@@ -8,6 +8,7 @@ through Alembic (`migrations/`); tests check the migrations match these classes.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from pydantic import model_validator
@@ -25,7 +26,12 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-class SubscriberStatus:
+# The vocabularies below are StrEnums: each member *is* its string, so the columns stay plain
+# VARCHARs holding the same values, rows read back compare equal to the members, and the JSON
+# API shows the same words. Columns are typed `str` (not the enum) to keep the schema as it is.
+
+
+class SubscriberStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     PAUSED = "paused"
@@ -34,7 +40,7 @@ class SubscriberStatus:
     COMPLAINED = "complained"
 
 
-class DigestStatus:
+class DigestStatus(StrEnum):
     PENDING = "pending"
     COMPOSED = "composed"
     SENDING = "sending"
@@ -43,13 +49,26 @@ class DigestStatus:
     SKIPPED = "skipped"
 
 
-class InterestKind:
+class InterestKind(StrEnum):
     KEYWORD = "keyword"
     CATEGORY = "category"
     AUTHOR = "author"
     EXCLUDE = "exclude"
     SOURCE = "source"
-    ALL = (KEYWORD, CATEGORY, AUTHOR, EXCLUDE, SOURCE)
+
+
+class Outcome(StrEnum):
+    """What a pipeline step reports for a digest id when no digest status can say it."""
+
+    MISSING = "missing"  # no such digest (deleted after its id was queued)
+    QUEUED = "queued"  # handed to a worker: its status comes later
+    ERROR = "error"  # the step raised; the tick went on (the detail is in `TickResult.errors`)
+    EMPTY = "empty"  # a preview with nothing to show
+
+
+# Per digest id, what a step (prepare, compose, deliver, a tick) returns: the status the digest
+# is in afterwards, or an Outcome.
+StepResult = DigestStatus | Outcome
 
 
 class Subscriber(SQLModel, table=True):
@@ -145,7 +164,8 @@ class PaperSummary(SQLModel, table=True):
 
 
 class Digest(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("subscriber_id", "local_date"), {"sqlite_autoincrement": True})
+    __table_args__ = (UniqueConstraint("subscriber_id", "local_date"),
+                      {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
     local_date: dt.date = Field(index=True)

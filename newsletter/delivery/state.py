@@ -32,6 +32,8 @@ from newsletter.core.models import (
     Digest,
     DigestStatus,
     Event,
+    Outcome,
+    StepResult,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -83,44 +85,44 @@ def _record(session: Session, digest: Digest, kind: str, **payload) -> None:
                                          type=kind, time=utcnow(), payload=payload))
 
 
-def _fail(session: Session, digest: Digest, error: str, *, reason: str) -> str:
+def _fail(session: Session, digest: Digest, error: str, *, reason: str) -> DigestStatus:
     """sending -> failed for good: the digest keeps `error`, a 'failed' event the `reason`."""
     _move(session, digest.id, DigestStatus.SENDING, status=DigestStatus.FAILED,
           error=error[:2000])
     _record(session, digest, "failed", reason=reason[:500])
     session.commit()
     session.refresh(digest)
-    return digest.status
+    return DigestStatus(digest.status)
 
 
 def deliver_digest(session: Session, digest_id: int, *, backend: EmailBackend | None = None,
-                   now: dt.datetime | None = None) -> str:
+                   now: dt.datetime | None = None) -> StepResult:
     """Send one composed digest at most once; returns the digest's status afterwards.
 
     Raises TransientError for the task to retry later (`retry_after` seconds if known).
     """
     digest = session.get(Digest, digest_id)
     if digest is None:
-        return "missing"
+        return Outcome.MISSING
     session.refresh(digest)  # the identity map may hold a stale status
     if digest.status == DigestStatus.SENDING:
         return reconcile(session, digest, backend=backend, now=now)
     if digest.status != DigestStatus.COMPOSED:
-        return digest.status  # not ready yet, or already done: nothing to do
+        return DigestStatus(digest.status)  # not ready yet, or already done: nothing to do
     subscriber = session.get(Subscriber, digest.subscriber_id)
     if _skipped_as_refused(session, digest, subscriber, DigestStatus.COMPOSED):
-        return digest.status
+        return DigestStatus(digest.status)
     if not _move(session, digest.id, DigestStatus.COMPOSED, status=DigestStatus.SENDING,
                  attempts=Digest.attempts + 1):
         session.rollback()  # another worker claimed it first
         session.refresh(digest)
-        return digest.status
+        return DigestStatus(digest.status)
     return _attempt_and_send(session, digest, subscriber, backend or get_backend())
 
 
 def deliver_many(session: Session, digest_ids: list[int], *,
                  backend: EmailBackend | None = None, now: dt.datetime | None = None
-                 ) -> dict[int, str | TransientError]:
+                 ) -> dict[int, StepResult | TransientError]:
     """`deliver_digest` for many digests over one session and one backend (one HTTP client).
 
     The same claim, attempt record and commit before each send, one digest after another;
@@ -137,17 +139,18 @@ def deliver_many(session: Session, digest_ids: list[int], *,
         col(Subscriber.id).in_({d.subscriber_id for d in digests.values()})))}
     suppressed = set(session.exec(select(Suppression.email).where(col(Suppression.email).in_(
         [s.email.strip().lower() for s in subscribers.values()]))).all())
-    out: dict[int, str | TransientError] = {}
+    out: dict[int, StepResult | TransientError] = {}
     for digest_id in ids:
         digest = digests.get(digest_id)
         if digest is None:
-            out[digest_id] = "missing"
+            out[digest_id] = Outcome.MISSING
             continue
         subscriber = subscribers.get(digest.subscriber_id)
         try:
             if digest.status != DigestStatus.COMPOSED:
                 out[digest_id] = (deliver_digest(session, digest_id, backend=backend, now=now)
-                                  if digest.status == DigestStatus.SENDING else digest.status)
+                                  if digest.status == DigestStatus.SENDING
+                                  else DigestStatus(digest.status))
             elif (subscriber is None or subscriber.status != SubscriberStatus.ACTIVE
                   or subscriber.email.strip().lower() in suppressed):
                 out[digest_id] = deliver_digest(session, digest_id, backend=backend, now=now)
@@ -165,7 +168,7 @@ def deliver_many(session: Session, digest_ids: list[int], *,
 
 
 def _claim_and_send(session: Session, digest: Digest, subscriber: Subscriber,
-                    backend: EmailBackend) -> str:
+                    backend: EmailBackend) -> DigestStatus:
     """composed -> sending (attempts + 1, read back in the same statement), then send."""
     message = build_message(digest, subscriber)  # built first: nothing after the claim waits
     attempts = session.execute(
@@ -178,7 +181,7 @@ def _claim_and_send(session: Session, digest: Digest, subscriber: Subscriber,
     if attempts is None:
         session.rollback()  # another worker claimed it first
         session.refresh(digest)
-        return digest.status
+        return DigestStatus(digest.status)
     _loaded(digest, status=DigestStatus.SENDING, attempts=attempts)
     return _attempt_and_send(session, digest, subscriber, backend, message=message)
 
@@ -207,7 +210,8 @@ def _skipped_as_refused(session: Session, digest: Digest, subscriber: Subscriber
 
 
 def _attempt_and_send(session: Session, digest: Digest, subscriber: Subscriber,
-                      backend: EmailBackend, *, message: EmailMessage | None = None) -> str:
+                      backend: EmailBackend, *,
+                      message: EmailMessage | None = None) -> DigestStatus:
     if message is None:  # `message` given: the caller has just set the claimed attempt count
         session.refresh(digest)
     _record(session, digest, "attempt", attempt=digest.attempts, backend=backend.name)
@@ -232,7 +236,7 @@ def _mark_sent(session: Session, digest: Digest, provider_id: str) -> None:
         session.refresh(digest)
 
 
-def _transient(session: Session, digest: Digest, error: TransientError) -> str:
+def _transient(session: Session, digest: Digest, error: TransientError) -> DigestStatus:
     reason = f"transient (attempt {digest.attempts}): {error}"[:2000]
     # Ambiguous failures are never failed here: reconcile looks for the provider's trace first.
     if not error.ambiguous and digest.attempts >= get_settings().deliver_max_attempts:
@@ -261,7 +265,7 @@ def _provider_trace(session: Session, digest: Digest, backend: EmailBackend) -> 
 
 
 def reconcile(session: Session, digest: Digest, *, backend: EmailBackend | None = None,
-              now: dt.datetime | None = None) -> str:
+              now: dt.datetime | None = None) -> DigestStatus:
     """A digest stuck in 'sending' (crash, lost response): resolve it without a blind resend."""
     backend = backend or get_backend()
     now = now or utcnow()
@@ -287,7 +291,7 @@ def reconcile(session: Session, digest: Digest, *, backend: EmailBackend | None 
                      "at the provider", reason="no trace at the provider")
     subscriber = session.get(Subscriber, digest.subscriber_id)
     if _skipped_as_refused(session, digest, subscriber, DigestStatus.SENDING):
-        return digest.status
+        return DigestStatus(digest.status)
     # Re-claim with a conditional UPDATE on the attempt count, so two reconcilers send once.
     result = session.execute(
         update(Digest).where(col(Digest.id) == digest.id,
@@ -298,7 +302,7 @@ def reconcile(session: Session, digest: Digest, *, backend: EmailBackend | None 
     if result.rowcount != 1:
         session.rollback()
         session.refresh(digest)
-        return digest.status
+        return DigestStatus(digest.status)
     log.warning("digest %s: no trace at the provider after %s attempt(s); sending again",
                 digest.id, digest.attempts)
     return _attempt_and_send(session, digest, subscriber, backend)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from newsletter.core.models import Source
+from newsletter.core.models import InterestKind, Source
 
 ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
 ARXIV_API = (
@@ -153,16 +153,16 @@ def sources_for(interests: Iterable[Any]) -> list[str]:
     for interest in interests:
         kind, value = _kind_value(interest)
         value = value.strip()
-        if kind == "category" and value:
+        if kind == InterestKind.CATEGORY and value:
             if value.lower() in ("biorxiv", "medrxiv"):
                 names.add(value.lower())
             elif is_arxiv_category(value):
                 names.add(f"arxiv-{_arxiv_category(value)}")
             else:  # a bioRxiv/medRxiv subject ("genomics") is not an arXiv category
                 names.update(("biorxiv", "medrxiv"))
-        elif kind == "source" and value:
+        elif kind == InterestKind.SOURCE and value:
             names.add(value)
-        elif kind in ("keyword", "author"):
+        elif kind in (InterestKind.KEYWORD, InterestKind.AUTHOR):
             broad = True
     if broad or not names:
         names.update(spec.name for spec in DEFAULT_SOURCES if spec.enabled)

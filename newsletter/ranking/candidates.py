@@ -131,7 +131,7 @@ def profiles_for(session: Session, subscribers: list[Subscriber],
     (one if the caller has already read these subscribers' `interests`)."""
     ids = [s.id for s in subscribers]
     by_kind: dict[int, dict[str, list[str]]] = {
-        sid: {kind: [] for kind in InterestKind.ALL} for sid in ids}
+        sid: {kind: [] for kind in InterestKind} for sid in ids}
     if interests is None:
         interests = session.exec(
             select(Interest).where(col(Interest.subscriber_id).in_(ids))).all()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
@@ -21,7 +21,9 @@ from newsletter.core.models import (
     DigestItem,
     DigestStatus,
     Interest,
+    Outcome,
     Paper,
+    StepResult,
     Subscriber,
     utcnow,
 )
@@ -52,20 +54,20 @@ def _refresh(session: Session, names: list[str]) -> None:
 
 
 def prepare(session: Session, digest_id: int, *, now: dt.datetime | None = None,
-            refresh: bool = True) -> str:
+            refresh: bool = True) -> StepResult:
     """Select the papers: writes the DigestItems, or marks the digest skipped."""
     return prepare_batch(session, [digest_id], now=now, refresh=refresh)[digest_id]
 
 
 def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime | None = None,
-                  refresh: bool = True) -> dict[int, str]:
+                  refresh: bool = True) -> dict[int, StepResult]:
     """`prepare` for many digests: one freshness check, one ranking call, one commit.
 
     Per digest it is still idempotent: only pending digests are touched, and their items
     are replaced, never added to. Returns each digest's status afterwards."""
     ids = list(dict.fromkeys(digest_ids))
     digests = {d.id: d for d in session.exec(select(Digest).where(col(Digest.id).in_(ids)))}
-    outcomes = {i: digests[i].status if i in digests else "missing" for i in ids}
+    outcomes = _statuses(ids, digests)
     todo = [digests[i] for i in ids if i in digests and digests[i].status == DigestStatus.PENDING]
     if not todo:
         return outcomes
@@ -100,18 +102,23 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
     if rows:  # plain rows, one executemany: no ORM objects to track and read ids back for
         session.execute(insert(DigestItem), rows)
     session.commit()
-    outcomes.update({d.id: d.status for d in digests.values() if d.id in outcomes})
+    outcomes.update(_statuses(ids, digests))
     return outcomes
 
 
-def compose_step(session: Session, digest_id: int) -> str:
+def _statuses(ids: list[int], digests: dict[int, Digest]) -> dict[int, StepResult]:
+    return {i: DigestStatus(digests[i].status) if i in digests else Outcome.MISSING for i in ids}
+
+
+def compose_step(session: Session, digest_id: int) -> StepResult:
     digest = session.get(Digest, digest_id)
     if digest is None or digest.status != DigestStatus.PENDING:
-        return digest.status if digest else "missing"
-    return view.compose_digest(session, digest).status
+        return DigestStatus(digest.status) if digest else Outcome.MISSING
+    return DigestStatus(view.compose_digest(session, digest).status)
 
 
-def compose_batch(session: Session, digest_ids: list[int]) -> tuple[dict[int, str], list[int]]:
+def compose_batch(session: Session, digest_ids: list[int]
+                  ) -> tuple[dict[int, StepResult], list[int]]:
     """`compose_step` for many digests, with shared queries and one commit.
 
     Returns the statuses and the ids whose composing raised (not a database error, which
@@ -119,18 +126,19 @@ def compose_batch(session: Session, digest_ids: list[int]) -> tuple[dict[int, st
     """
     ids = list(dict.fromkeys(digest_ids))
     digests = {d.id: d for d in session.exec(select(Digest).where(col(Digest.id).in_(ids)))}
-    outcomes = {i: digests[i].status if i in digests else "missing" for i in ids}
+    outcomes = _statuses(ids, digests)
     todo = [digests[i] for i in ids if i in digests and digests[i].status == DigestStatus.PENDING]
     statuses, failed = view.compose_many(session, todo)
-    outcomes.update(statuses)
+    outcomes.update({i: DigestStatus(status) for i, status in statuses.items()})
     return outcomes, failed
 
 
-def deliver_step(session: Session, digest_id: int) -> str:
+def deliver_step(session: Session, digest_id: int) -> StepResult:
     return state.deliver_digest(session, digest_id)
 
 
-def run_digest(digest_id: int, *, now: dt.datetime | None = None, refresh: bool = True) -> str:
+def run_digest(digest_id: int, *, now: dt.datetime | None = None,
+               refresh: bool = True) -> StepResult:
     """The whole chain in-process (embedded mode, CLI, tests)."""
     with session_scope() as session:
         status = prepare(session, digest_id, now=now, refresh=refresh)
@@ -144,8 +152,9 @@ def run_digest(digest_id: int, *, now: dt.datetime | None = None, refresh: bool 
 @dataclass
 class TickResult:
     claimed: list[Digest]
-    outcomes: dict[int, str]  # digest id -> what became of it (claimed and resumed ones)
+    outcomes: dict[int, StepResult]  # digest id -> what became of it (claimed and resumed)
     resumed: list[int]  # earlier digests whose chain or delivery was lost, picked up again
+    errors: dict[int, str] = field(default_factory=dict)  # digest id -> why it is Outcome.ERROR
 
 
 def send_due(now: dt.datetime | None = None, *, dry_run: bool = False,
@@ -163,23 +172,24 @@ def send_due(now: dt.datetime | None = None, *, dry_run: bool = False,
             resumed = [i for i in dict.fromkeys(schedule.stalled_digests(session)
                                                 + state.pending_deliveries(session))
                        if i not in claimed_ids]
-    outcomes: dict[int, str] = {}
+    outcomes: dict[int, StepResult] = {}
+    errors: dict[int, str] = {}
     if dry_run:
         return TickResult(claimed, outcomes, resumed)
     runnable = {DigestStatus.PENDING, DigestStatus.COMPOSED}  # composed: the "nothing new" note
     ids = [d.id for d in claimed if d.status in runnable] + resumed
-    outcomes.update({d.id: d.status for d in claimed if d.status not in runnable})
+    outcomes.update({d.id: DigestStatus(d.status) for d in claimed if d.status not in runnable})
     for digest_id in ids:
         if enqueue is not None:
             enqueue(digest_id)
-            outcomes[digest_id] = "queued"
+            outcomes[digest_id] = Outcome.QUEUED
             continue
         try:
             outcomes[digest_id] = run_digest(digest_id, now=now)
         except Exception as error:  # one subscriber's failure must not stop the tick
             log.exception("digest %s failed", digest_id)
-            outcomes[digest_id] = f"error: {error}"
-    return TickResult(claimed, outcomes, resumed)
+            outcomes[digest_id], errors[digest_id] = Outcome.ERROR, str(error)
+    return TickResult(claimed, outcomes, resumed, errors)
 
 
 @dataclass
@@ -189,7 +199,7 @@ class Preview:
     text: str
     eml: bytes
     picks: list  # list[Pick], for --explain
-    status: str
+    status: StepResult  # the stored digest's status, or Outcome.EMPTY
 
 
 def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Preview:
@@ -231,7 +241,7 @@ def _picks_of(session: Session, digest: Digest) -> list[Pick]:
 
 def _preview_of(session, digest, subscriber, picks) -> Preview:
     if not digest.html:
-        return Preview("", "", "", b"", picks, "empty")
+        return Preview("", "", "", b"", picks, Outcome.EMPTY)
     message = build_message(digest, subscriber)
     return Preview(digest.subject or "", digest.html, digest.text or "", message.as_bytes(),
-                   picks, digest.status)
+                   picks, DigestStatus(digest.status))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from newsletter.core import links
-from newsletter.core.models import Subscriber
+from newsletter.core.models import Subscriber, SubscriberStatus
 from newsletter.locale import i18n
 from newsletter.subscribers import lifecycle, validation
 from newsletter.web.common import SessionDep, client_ip
@@ -187,7 +187,8 @@ def api_update_preferences(token: str, body: PreferencesUpdate, session: Session
     """Change only the fields given; `paused` pauses or resumes."""
     subscriber = from_token(session, "preferences", token)
     fields = body.model_dump(exclude_none=True, exclude={"paused"})
-    allowed = {True: ("active", "paused"), False: ("active", "paused", "unsubscribed")}
+    active, paused = SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED
+    allowed = {True: (active, paused), False: (active, paused, SubscriberStatus.UNSUBSCRIBED)}
     if body.paused is not None and subscriber.status not in allowed[body.paused]:
         key = "cannot_pause" if body.paused else "cannot_resume"
         raise invalid(validation.InvalidInput("paused", key))
