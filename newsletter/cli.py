@@ -1,7 +1,7 @@
 """`newsletter`: the operator's commands (typer + rich). Each calls the same plain functions
 as the Celery tasks, so what works here works in production.
 
-Names and flags follow the CLI contract in DESIGN.md; outside tools depend on them.
+Names and flags are a contract (the README's CLI table); outside tools depend on them.
 """
 
 from __future__ import annotations
