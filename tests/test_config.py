@@ -14,7 +14,7 @@ def test_it_runs_on_embedded_defaults_without_any_variable(monkeypatch):
     settings = config.Settings(_env_file=None)
     assert settings.database_url.startswith("sqlite:///var/")
     assert settings.email_backend == "outbox"
-    assert not settings.llm_enabled and not settings.redis_enabled
+    assert not settings.llm_enabled and settings.redis_url is None  # no Redis: embedded mode
 
 
 def test_it_accepts_a_plain_postgresql_url_and_uses_psycopg(monkeypatch):

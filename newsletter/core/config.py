@@ -1,7 +1,7 @@
 """Settings: the one place configuration is read (environment and `.env`).
 
-Everything else asks `get_settings()`; derived flags (`llm_enabled`, `redis_enabled`) keep
-`os.environ` checks out of the rest of the code. A bad value stops the program with one
+Everything else asks `get_settings()`; derived flags (`llm_enabled`) keep `os.environ`
+checks out of the rest of the code. A bad value stops the program with one
 line naming the variable (see `newsletter.cli`).
 """
 
@@ -144,14 +144,6 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return bool(self.anthropic_api_key)
-
-    @property
-    def redis_enabled(self) -> bool:
-        return bool(self.redis_url)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 def weak_key(key: str) -> str | None:

@@ -39,14 +39,10 @@ log = logging.getLogger(__name__)
 NO_MATCH = lazy.gettext("no new papers matched the topics")
 
 
-def refresh_sources(session: Session, subscriber: Subscriber) -> None:
-    """Make sure the feeds this subscriber reads are fresh (fetched once per window, shared)."""
-    interests = session.exec(select(Interest).where(Interest.subscriber_id == subscriber.id)).all()
-    _refresh(session, harvester.sources_for(interests))
-
-
 def _refresh(session: Session, names: list[str]) -> None:
-    # Every digest of a tick but the first finds its sources fresh: one query, no HTTP client.
+    """Make sure these feeds are fresh (each fetched at most once per window, shared).
+
+    Every digest of a tick but the first finds its sources fresh: one query, no HTTP client."""
     if harvester.all_fresh(session, names):
         return
     harvester.ensure_sources(session)  # both tolerate a concurrent worker creating the rows

@@ -137,11 +137,6 @@ def grouped(picks: list[Pick], locale: str, *, merge: bool = True
     return out
 
 
-def groups(picks: list[Pick], locale: str) -> OrderedDict[str, list[int]]:
-    """Label -> card numbers, in reading order."""
-    return OrderedDict((label, cards) for _, label, cards in grouped(picks, locale))
-
-
 def theme_of(found: list[tuple[int, str, list[int]]]) -> str:
     """The subject's lead theme: the largest keyword group; a followed author, a category
     or 'also' only when no keyword topic matched."""

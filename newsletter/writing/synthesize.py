@@ -2,8 +2,8 @@
 
 Runs in the compose stage (`write`, per digest) and nightly (`summarize_batch`). Claude
 writes through a forced tool (structured output); everything it returns is validated
-(rules in `newsletter.writing.prompts`: citations name real cards, bounded lengths, no URLs, no markup)
-and invalid output gets exactly one repair turn. Anything else (no key, outage, refusal,
+(rules in `newsletter.writing.prompts`: citations name real cards, bounded lengths, no URLs,
+no markup) and invalid output gets exactly one repair turn. Anything else (no key, outage, refusal,
 truncation, a second invalid answer) falls back to the offline writer, with the reason in
 `Writing.fallback_reason`: a digest is never blocked by the model.
 
@@ -54,7 +54,6 @@ from newsletter.writing.prompts import (
 )
 
 log = logging.getLogger(__name__)
-first_sentence = offline_writer.key_sentence  # kept for older callers
 
 
 def now_utc() -> dt.datetime:
