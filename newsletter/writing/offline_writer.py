@@ -1,33 +1,39 @@
 """The offline writer: deterministic, extractive, always available.
 
 Runs when there is no API key and whenever the LLM fails (outage, refusal, truncation,
-invalid output). It groups the picks by the topic that matched them, names each group,
-takes the key sentence of each abstract and cites the card as [n], in English or Chinese.
-The sentences come from untrusted abstracts, so tags and links are stripped here too:
-whichever writer ran, a Writing never carries markup or URLs.
+invalid output). It groups the picks by the topic that matched them and writes a briefing:
+per group one paragraph of at most about 100 words that names the group and its main
+thread, gives the two or three strongest results in the papers' own sentences (reworded in
+the third person: "[4] proposes ...", see `extract`), and lists the rest ("Also: [3][9]");
+then, when groups share a method, dataset or task in their own words, one closing sentence
+that says so (`threads`). Every card is cited. The framing comes from the catalog (English
+or Chinese); the sentences stay in the abstracts' language. The sentences come from
+untrusted abstracts, so tags and links are stripped here too: whichever writer ran, a
+Writing never carries markup or URLs.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from newsletter.locale import i18n
+from newsletter.writing import extract, threads
+from newsletter.writing.sentences import words as count_words
 
 if TYPE_CHECKING:
     from newsletter.ranking.candidates import Pick
 
-SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 TAG = re.compile(r"<[^>]*>?")
 LINK = re.compile(r"(?i)\b(?:https?://|ftp://|www\.|mailto:|javascript:|data:)\S*")
 DOMAIN = re.compile(r"(?i)\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|ai|dev|edu|gov|co|ly|me|info)"
                     r"\b(?:/\S*)?")
 QUOTED = re.compile(r"^(?:matches|keyword|topic)\s*[:']?\s*'?(.+?)'?$", re.IGNORECASE)
-CUES = ("we propose", "we present", "we introduce", "we show", "we find", "we demonstrate",
-        "we develop", "we report", "outperform", "achiev", "improv", "results", "reveal",
-        "enables", "state-of-the-art")
-MAX_SENTENCE = 260
+PARAGRAPH_WORDS = 95  # "at most about 100": a paragraph a reader takes in at a glance
+FEATURED = 3  # papers told per group; the other papers of the group are listed
+SECOND_LINE = 25  # words kept free for the second paper of a group
 
 CATEGORY = re.compile(r"^[a-z][a-z-]*\.[A-Za-z-]+$")  # cs.CL, q-bio.QM, physics.optics
 # Group tiers, in reading order: followed authors, the subscriber's keyword topics,
@@ -37,6 +43,7 @@ THEME_ORDER = (KEYWORD, AUTHOR, CATEGORY_TIER, ALSO)
 KEYWORD_KINDS = ("title", "abstract", "words")
 
 
+@lru_cache(maxsize=8192)  # the same abstracts come back for every subscriber of the day
 def clean(text: str) -> str:
     """Plain text without tags, links or angle brackets, whitespace collapsed."""
     text = TAG.sub(" ", text or "")
@@ -47,31 +54,13 @@ def clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE.split(clean(text)) if len(s.strip()) > 1]
-
-
 def key_sentence(abstract: str, title: str = "", terms: list[str] | None = None) -> str:
-    """The abstract sentence most likely to state the contribution (deterministic)."""
-    found = sentences(abstract)
-    if not found:
-        return clean(title)
-    terms = [t.lower() for t in terms or [] if t]
-
-    def score(item: tuple[int, str]) -> tuple[float, int]:
-        index, sentence = item
-        low = sentence.lower()
-        value = 2.0 * sum(cue in low for cue in CUES) + sum(t in low for t in terms)
-        value += 0.5 if any(map(str.isdigit, sentence)) else 0.0
-        value -= 1.5 if len(sentence) < 40 or len(sentence) > 400 else 0.0
-        value -= 0.2 * index  # ties go to the earlier sentence
-        return value, -index
-
-    best = max(enumerate(found), key=score)[1]
-    return shorten(best)
+    """The abstract sentence that states the contribution or main result, as written."""
+    return extract.key_sentence(clean(abstract), clean(title))
 
 
-def shorten(sentence: str, limit: int = MAX_SENTENCE) -> str:
+def shorten(sentence: str, limit: int) -> str:
+    """A subject line or preheader within `limit` characters (never a briefing sentence)."""
     if len(sentence) <= limit:
         return sentence
     cut = sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:")
@@ -118,10 +107,6 @@ def group_of(pick: Pick, locale: str) -> tuple[int, str]:
     return (CATEGORY_TIER, fallback) if fallback else (ALSO, tr.gettext("Also today"))
 
 
-def label_of(pick: Pick, locale: str) -> str:
-    return group_of(pick, locale)[1]
-
-
 def grouped(picks: list[Pick], locale: str, *, merge: bool = True
             ) -> list[tuple[int, str, list[int]]]:
     """(tier, label, card numbers) in reading order: by tier, then largest first; past
@@ -148,29 +133,26 @@ def theme_of(found: list[tuple[int, str, list[int]]]) -> str:
 
 
 def summary(pick: Pick) -> str:
-    return key_sentence(pick.paper.abstract, pick.paper.title, _terms(pick))
-
-
-def _terms(pick: Pick) -> list[str]:
-    return [label_of(pick, "en"), *pick.matched]
+    """The card's one or two sentences, by the briefing's rules."""
+    return extract.card_summary(clean(pick.paper.abstract), clean(pick.paper.title))
 
 
 def write_offline(picks: list[Pick], locale: str = "en") -> tuple[str, str, str, dict[str, str]]:
     """(theme, preheader, synthesis, summaries) for these picks, cards numbered from 1.
 
-    One paragraph per group, read like a briefing: "Language models — 4 papers. <key
-    sentence> [1] <key sentence> [3] ..." (Chinese: "Language models：4 篇论文。...")."""
+    One paragraph per group ("Diffusion — 4 papers, 2 of them on anomaly detection. [2]
+    proposes ... [5] ... Also: [3][9]."), then at most one sentence on what links the
+    groups. Chinese: the same with Chinese framing ("Diffusion：4 篇论文，其中 ...")."""
     tr = i18n.translator(locale)
     if not picks:
         return "", "", "", {}
     summaries = {p.paper.id: summary(p) for p in picks}
+    texts = {n: (clean(p.paper.title), clean(p.paper.abstract)) for n, p in enumerate(picks, 1)}
     found = grouped(picks, locale)
-    paragraphs = []
-    for _, label, cards in found:
-        head = tr.ngettext("%(label)s — %(num)s paper.", "%(label)s — %(num)s papers.",
-                           len(cards), label=label)
-        body = " ".join(f"{_ended(summaries[picks[n - 1].paper.id])} [{n}]" for n in cards)
-        paragraphs.append(f"{head} {body}")
+    paragraphs = [_paragraph(label, cards, texts, tr) for _, label, cards in found]
+    closing = _link(found, texts, tr)
+    if closing:
+        paragraphs.append(closing)
     theme = theme_of(grouped(picks, locale, merge=False))  # before small groups merge
     labels = [theme] + [label for tier, label, _ in found if label != theme and tier != ALSO]
     labels = labels[:3]
@@ -180,6 +162,68 @@ def write_offline(picks: list[Pick], locale: str = "en") -> tuple[str, str, str,
     return shorten(theme, 80), preheader, "\n\n".join(paragraphs), summaries
 
 
-def _ended(sentence: str) -> str:
-    """A sentence that ends like one, so the [n] after it reads as a citation."""
-    return sentence if not sentence or sentence[-1] in ".!?。！？…" else sentence + "."
+def paragraph_words(text: str) -> int:
+    """Words as any reader or filter would count them (whitespace or word characters)."""
+    return max(len(text.split()), count_words(text))
+
+
+def _paragraph(label: str, cards: list[int], texts: dict[int, tuple],
+               tr: i18n.Translator) -> str:
+    """A group's paragraph: its name and thread, its strongest papers in their own words
+    (what each does and finds), the rest listed."""
+    head = _head(label, cards, texts, tr)
+    abstracts = {n: texts[n][1] for n in cards}
+    best = {n: extract.told(abstracts[n], f"[{n}]") for n in cards}
+    # Strongest first: a concrete result, then the ranking's own order.
+    order = sorted(cards, key=lambda n: (best[n] is None, not (best[n] and best[n].result), n))
+    room = PARAGRAPH_WORDS - paragraph_words(head) - (3 if len(cards) > 1 else 0)
+    chosen: list[str] = []
+    listed: list[int] = []
+    for i, n in enumerate(order):
+        # Leave room for a second paper: two short accounts beat one long one.
+        spare = SECOND_LINE if len(chosen) == 0 and i + 1 < len(order) else 0
+        told = extract.told(abstracts[n], f"[{n}]", room - spare) \
+            if len(chosen) < FEATURED else None
+        if told is None:
+            listed.append(n)
+            continue
+        text = " ".join(told.sentences)
+        chosen.append(text)
+        room -= paragraph_words(text)
+    parts = [head, *chosen]
+    if listed:
+        parts.append(tr.gettext("Also: %(cards)s.", cards=_cited(sorted(listed))))
+    return " ".join(parts)
+
+
+def _head(label: str, cards: list[int], texts: dict[int, tuple], tr: i18n.Translator) -> str:
+    """The group's name, its size and, when its papers share one, its thread."""
+    k = len(cards)
+    found = threads.thread({n: texts[n] for n in cards}, [label]) if k > 1 else None
+    if found is None:
+        return tr.ngettext("%(label)s — %(num)s paper.", "%(label)s — %(num)s papers.", k,
+                           label=label)
+    if len(found.cards) == k:
+        return tr.ngettext("%(label)s — %(num)s paper, all on %(thread)s.",
+                           "%(label)s — %(num)s papers, all on %(thread)s.", k,
+                           label=label, thread=found.text)
+    return tr.ngettext("%(label)s — %(num)s paper, %(some)s of them on %(thread)s.",
+                       "%(label)s — %(num)s papers, %(some)s of them on %(thread)s.", k,
+                       label=label, some=tr.number(len(found.cards)), thread=found.text)
+
+
+def _link(found: list[tuple[int, str, list[int]]], texts: dict[int, tuple],
+          tr: i18n.Translator) -> str:
+    """One sentence naming what two or more groups share, or nothing."""
+    groups = [(label, cards) for tier, label, cards in found if tier != ALSO]
+    if len(groups) < 2:
+        return ""
+    term = threads.link(groups, {n: texts[n] for _, cards in groups for n in cards})
+    if term is None:
+        return ""
+    return tr.gettext("What links the groups: %(term)s %(cards)s.", term=term.text,
+                      cards=_cited(term.cards))
+
+
+def _cited(cards) -> str:
+    return "".join(f"[{n}]" for n in cards)
