@@ -40,7 +40,8 @@ def test_it_keeps_abbreviations_decimals_and_math_inside_a_sentence():
 
 
 def test_it_splits_chinese_sentences_and_ignores_empty_text():
-    assert split("我们提出了一种方法。实验表明效果很好。") == ["我们提出了一种方法。", "实验表明效果很好。"]
+    assert split("我们提出了一种方法。实验表明效果很好。") == [
+        "我们提出了一种方法。", "实验表明效果很好。"]
     assert split("") == [] and split("   ") == []
 
 
@@ -75,7 +76,9 @@ def test_it_makes_every_verb_of_the_subject_agree_and_turns_past_into_present():
     assert card("We construct canaries and insert them into the data.") == \
         "The paper constructs canaries and inserts them into the data."
     assert card("We further show that heads exist and improve recall.") == \
-        "The paper further shows that heads exist and improve recall."
+        "The paper shows that heads exist and improve recall."  # "further" than what?
+    assert attribute("We also find a gap.", "the paper", opener="Its",
+                     named_before=True).text == "It also finds a gap."
     assert card("We found that the step was essential, which we call X.") == \
         "The paper finds that the step was essential, which it calls X."
     assert card("We are able to do it and we can go further.") == \
@@ -165,6 +168,20 @@ def test_it_never_names_a_thread_with_the_groups_own_words():
     docs = {1: ("Diffusion Models A", "Diffusion models help."),
             2: ("Diffusion Models B", "Diffusion models help too.")}
     assert threads.thread(docs, ["Diffusion"]) is None
+
+
+def test_it_never_builds_a_term_from_words_a_briefing_must_not_say():
+    """Found by Hypothesis: 'Diffusion — 3 papers, all on let us note.'"""
+    docs = {n: ("Paper", "We propose GSplat. Let us note that none of this is new.")
+            for n in (1, 2, 3)}
+    assert all("us" not in term.text.split() for term in threads.shared(docs, ["Diffusion"]))
+
+
+def test_it_tells_a_chinese_abstract_in_its_own_sentences():
+    abstract = "本文提出了一种新的蒸馏方法。在 GSM8K 上准确率提高了 6.2 个百分点。"
+    told = extract.told(abstract, "[2]")
+    assert told is not None and all(s.endswith(("[2]。", "。")) for s in told.sentences)
+    assert "[2]" in " ".join(told.sentences)
 
 
 # -- the whole writer on varied abstracts ----------------------------------------------------

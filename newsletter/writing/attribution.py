@@ -69,7 +69,10 @@ SUBORDINATE = re.compile(r"\b(?:that|which|whether|how|where|who|when|if|because
                          r"while|whereas|so|than)\b|[;:]")
 WE_OR_OUR = re.compile(r"\b(?:[Ww]e|[Oo]ur|[Oo]urs|us|[Oo]urselves)\b")
 SELF = re.compile(r"^(?:This|The present|The current|Our) (?:paper|work|study|article|letter|"
-                  r"note|manuscript|report)\b")
+                  r"note|manuscript|report|survey|review)\b")
+# "We also find" opens a paper's account as "[5] finds": the "also" of the abstract is about
+# its previous sentence, which the reader has not seen.
+_ALSO = re.compile(r"^\s+(?:also|further|additionally|moreover|then|finally)\b", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 # Words in "-ly" that are not adverbs: verbs that follow "we", and nouns of abstracts.
 NOT_ADVERB = frozenset("""apply reply supply multiply comply rely imply ally fly anomaly
@@ -171,7 +174,8 @@ def attribute(text: str, name: str, *, opener: str, named_before: bool = False) 
         known = named or named_before
         if low == "we":
             new, named = ("it" if known else name), True
-            tail, ok = _agree(text[end:])
+            tail = text[end:] if known or not at_start else _ALSO.sub("", text[end:], count=1)
+            tail, ok = _agree(tail)
             awkward |= not ok
         else:
             tail = text[end:]

@@ -19,7 +19,7 @@ from newsletter.writing.sentences import Judged, words
 
 LINE_WORDS = 45  # a briefing line; a paragraph holds two or three of them
 CARD_WORDS, CARD_CHARS = 70, 450  # a card's one or two sentences (the email allows 600)
-_TERMINAL = re.compile(r"[.!?]$")
+_TERMINAL = re.compile(r"[.!?。！？]$")
 _POINTING = re.compile(r"\b(?:these|those|the latter|the former|such|this (?!paper|work|"
                        r"study|article|letter)\w+)\b", re.I)
 _HALF = re.compile(r"^(?:and|or|but|so|because|which|that|as)\b", re.I)  # a fragment

@@ -27,9 +27,9 @@ WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*", re.UNICODE)
 
 # What a sentence says, from its words. Cues are lower-case substrings or word patterns.
 CONTRIBUTION = re.compile(
-    r"\b(?:we|this (?:paper|work|study|article|letter))(?: \w+ly| also| further| then| first"
-    r"| here| now)? (?:propos|present|introduc|develop|design|describ|buil[dt]|construct|"
-    r"releas|deriv|prov|establish|formulat|devis|creat|curat|collect|adapt|extend|combin|"
+    r"\b(?:we|this (?:paper|work|study|article|letter|survey|review))"
+    r"(?: \w+ly| also| further| then| first| here| now)? "
+    r"(?:propos|present|introduc|develop|design|describ|buil[dt]|construct|releas|deriv|prov|establish|formulat|devis|creat|curat|collect|adapt|extend|combin|"
     r"learn|train|fine-tun|pretrain|scal|identif|stud|investigat|analy[sz]|show|demonstrat|"
     r"find|found|report|reveal|obtain|achiev|evaluat|compar|condition|anchor|represent|"
     r"model|use|leverag|ask|address|frame|cast|reduc|profil|ran\b|run)", re.I)
@@ -56,7 +56,7 @@ BOILERPLATE = re.compile(
     r"\b(?:code|data|models?|benchmark|implementation|dataset)s? (?:and \w+ )?(?:is|are|will "
     r"be) (?:publicly )?(?:available|released|open)|\bavailable at\b|\bgithub\b|"
     r"\bwe hope\b|\bfuture (?:work|research)\b|\binspire\b|\bwe discuss\b|\bsee fig|"
-    r"\bunder way\b|\bthis survey\b|\bwe release\b", re.I)
+    r"\bunder way\b|\bwe release\b", re.I)
 # Sentences that lean on the one before them ("It ...", "These results ...") read badly alone.
 # Also a pronoun subject right after a short opener: "On RealEstate10K it outperforms ...".
 ANAPHORIC = re.compile(r"^(?:[^\s,]+\s+){0,3}?(?:it|its|they|their|this|these|those|such|"
