@@ -83,21 +83,30 @@ def stack(pg_url, redis_url, tmp_path, monkeypatch):
     feeds.close()
 
 
-def tick_from_two_processes() -> int:
-    """Run the scheduler tick from two OS processes at the same moment; returns total claims."""
-    code = ("import sys, time; from workers.tasks import dispatch_due; "
-            "time.sleep(max(0, float(sys.argv[2]) - time.time())); "
-            "print(dispatch_due(sys.argv[1]))")
-    start = time.time() + 2.0
-    procs = [subprocess.Popen([sys.executable, "-c", code, TICK, str(start)], cwd=ROOT,
+def tick_from_two_processes(barrier: Path) -> int:
+    """Run the scheduler tick from two OS processes at the same moment; returns total claims.
+
+    Each process imports everything first, says it is ready, and waits for the go file, so the
+    two ticks race however long the imports take on a loaded machine."""
+    go = barrier / "go"
+    code = ("import sys, time, pathlib\n"
+            "from workers.tasks import dispatch_due\n"
+            "print('ready', flush=True)\n"
+            "while not pathlib.Path(sys.argv[2]).exists():\n"
+            "    time.sleep(0.01)\n"
+            "print(dispatch_due(sys.argv[1]))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, TICK, str(go)], cwd=ROOT,
                               env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
-    outputs = [proc.communicate(timeout=60) for proc in procs]
+    for proc in procs:  # a bounded wait for something that must happen, not a speed check
+        assert proc.stdout.readline().strip() == "ready", proc.communicate(timeout=600)
+    go.touch()
+    outputs = [proc.communicate(timeout=600) for proc in procs]
     assert all(proc.returncode == 0 for proc in procs), outputs
     return sum(int(out.strip().splitlines()[-1]) for out, _ in outputs)
 
 
-def wait_for_all(count: int, logs: Path, timeout: float = 150) -> list[Digest]:
+def wait_for_all(count: int, logs: Path, timeout: float = 600) -> list[Digest]:
     deadline = time.monotonic() + timeout
     digests: list[Digest] = []
     while time.monotonic() < deadline:
@@ -130,7 +139,7 @@ def test_it_sends_one_email_each_despite_double_ticks_rate_limits_errors_and_tim
     fake.script(429, 500, "hang", "hang-reject")
     start_worker("w1")
     start_worker("w2")
-    assert tick_from_two_processes() == len(ZONES)  # each subscriber claimed by one tick only
+    assert tick_from_two_processes(tmp_path) == len(ZONES)  # each subscriber claimed once
 
     digests = wait_for_all(len(ZONES), tmp_path)
 
@@ -163,7 +172,7 @@ def test_it_sends_one_email_each_when_a_worker_dies_mid_send_and_the_database_dr
             database_outage(3.0)
 
     fake.on_request = on_request
-    assert tick_from_two_processes() == len(ZONES)
+    assert tick_from_two_processes(tmp_path) == len(ZONES)
     assert first_send.wait(60), (tmp_path / "w1.log").read_text()[-3000:]
     for child in children(worker.pid):  # SIGKILL the pool process inside the provider call
         os.kill(child, signal.SIGKILL)
