@@ -85,6 +85,10 @@ def test_it_makes_every_verb_of_the_subject_agree_and_turns_past_into_present():
         "The paper is able to do it and it can go further."
     assert card("We combine diffusion and flow matching.") == \
         "The paper combines diffusion and flow matching."
+    assert card("We propose a train and test split.") == \
+        "The paper proposes a train and test split."
+    assert card("We translate pairs into 25 languages and study tuning with them.") == \
+        "The paper translates pairs into 25 languages and studies tuning with them."
 
 
 def test_it_flags_what_it_can_only_approximate():
@@ -100,6 +104,14 @@ ISSUE_ABSTRACT = (
     "is imperfect. In this work, we propose GapDiff, which scores anomalies by the gap between "
     "two denoising trajectories. On MVTec AD, GapDiff reaches 99.1% image-level AUROC. Code "
     "will be released.")
+
+
+def test_it_takes_any_first_person_action_for_a_contribution():
+    abstract = ("Small models reason poorly. We distil traces from a 70B teacher into 1B "
+                "students. Students trained on short traces gain 6.2 points on GSM8K.")
+    assert extract.card_summary(abstract) == (
+        "The paper distils traces from a 70B teacher into 1B students. Students trained on "
+        "short traces gain 6.2 points on GSM8K.")
 
 
 def test_it_chooses_what_the_paper_does_or_finds_never_the_background():

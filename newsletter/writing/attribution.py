@@ -231,7 +231,7 @@ def _coordinated(tail: str, *, past: bool) -> str:
         word = tokens[j].group(0)
         after = tokens[j + 1].group(0) if j + 1 < len(tokens) and \
             not head[tokens[j].end():tokens[j + 1].start()].strip() else ""
-        new = _agreeing(word, after, past)
+        new = _agreeing(word, after, past, far=len(head[:tokens[i].start()].split()) >= 4)
         head = head[:tokens[j].start()] + new + head[tokens[j].end():]
     return head + rest
 
@@ -241,9 +241,11 @@ _OBJECT_START = frozenset("""a an the each every all its their it them this thes
 on in into with to for from over across by at how what whether""".split())
 
 
-def _agreeing(word: str, after: str, past: bool) -> str:
+def _agreeing(word: str, after: str, past: bool, *, far: bool = False) -> str:
     """`word` (after "and") made singular present when it is a verb in the same form as the
-    first one: "propose X and show Y", "trained X and used Y"."""
+    first one: "propose X and show Y", "trained X and used Y". A word that is as often a
+    noun counts as a verb when an object follows it, or when the "and" is far from the first
+    verb ("translate pairs into 25 languages and study ..."; not "a train and test split")."""
     low = word.lower()
     base = base_form(low)
     if base is None or (low != base) != past or low in _OBJECT_START:
@@ -251,5 +253,6 @@ def _agreeing(word: str, after: str, past: bool) -> str:
     if past:
         verb = base in VERBS or low in IRREGULAR_PAST
     else:
-        verb = (base in VERBS and base not in NOUN_TOO) or after.lower() in _OBJECT_START
+        verb = (base in VERBS and (base not in NOUN_TOO or far)) \
+            or after.lower() in _OBJECT_START
     return _s_form(base) if verb else word

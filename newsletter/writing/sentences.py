@@ -26,13 +26,13 @@ _END = re.compile(r"[.!?。！？]$")
 WORD = re.compile(r"[^\W_]+(?:[-'’.][^\W_]+)*", re.UNICODE)
 
 # What a sentence says, from its words. Cues are lower-case substrings or word patterns.
+# What the authors did, said in the first person ("we distil", "we also propose") or by the
+# paper itself ("this paper studies"); not what they hope, believe or discuss.
 CONTRIBUTION = re.compile(
     r"\b(?:we|this (?:paper|work|study|article|letter|survey|review))"
-    r"(?: \w+ly| also| further| then| first| here| now)? "
-    r"(?:propos|present|introduc|develop|design|describ|buil[dt]|construct|releas|deriv|prov|establish|formulat|devis|creat|curat|collect|adapt|extend|combin|"
-    r"learn|train|fine-tun|pretrain|scal|identif|stud|investigat|analy[sz]|show|demonstrat|"
-    r"find|found|report|reveal|obtain|achiev|evaluat|compar|condition|anchor|represent|"
-    r"model|use|leverag|ask|address|frame|cast|reduc|profil|ran\b|run)", re.I)
+    r"(?: (?:\w+ly|also|further|then|first|here|now))* "
+    r"(?!(?:are|were|is|was|have|had|do|did|can|could|will|would|may|might|should|must|"
+    r"hope|believe|note|discuss|thank|refer|call)\b)[a-z]", re.I)
 RESULT = re.compile(
     r"\b(?:achiev|outperform|improv|reduc|surpass|exceed|reach|yield|boost|rais|lower|"
     r"increas|decreas|recover|match|speed|faster|cut|gain|accura|state[- ]of[- ]the[- ]art|"
