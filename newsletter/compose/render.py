@@ -237,6 +237,10 @@ def _css_text(rules) -> str:
 # premailer copies styles into align/valign/bgcolor/width/height attributes, which only table
 # cells use; our classes style text elements (p, a, div), where they are invalid.
 BASIC_ATTRIBUTES = ("align", "valign", "bgcolor", "width", "height")
+# cssutils (premailer's parser) warns about properties it does not know (mso-*, color-scheme).
+# Set once here: premailer's cssutils_logging_level option would set it on every call, and
+# each setLevel clears every logger's cache (about 5% of an email's time).
+logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
 
 
 def inline(html: str, css: str | None = None) -> str:
@@ -247,7 +251,6 @@ def inline(html: str, css: str | None = None) -> str:
         disable_validation=True, disable_link_rewrites=True, remove_classes=False,
         strip_important=False, align_floating_images=False,
         disable_basic_attributes=list(BASIC_ATTRIBUTES),
-        cssutils_logging_level=logging.CRITICAL,
     ).transform(pretty_print=False)
 
 
