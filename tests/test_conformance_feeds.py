@@ -82,8 +82,9 @@ def test_it_parses_every_real_capture_to_one_clean_paper_per_entry(path):
         assert not re.search(r"<[a-z/][^>]*>|&[a-z]+;|&#|\\[a-zA-Z]+|\$", row["title"]), row[
             "title"
         ]
-        for author in row["authors"]:  # one name each; bioRxiv's "Last, I." keeps its comma
-            assert author and author == author.strip() and author.count(",") <= 1, author
+        for author in row["authors"]:  # one name each: "Last, I." reads "Last I."
+            assert author and author == author.strip(), author
+            assert "," not in re.sub(r"\([^)]*\)", "", author), author
         assert row["published"] is None or dt.date.fromisoformat(row["published"])
         if kind.startswith("arxiv"):
             assert row["source"] == "arxiv" and row["version"] >= 1
@@ -148,7 +149,7 @@ def test_the_biorxiv_capture_keeps_ten_authors_and_the_doi():
     [paper] = papers_of("biorxiv_genomics_2023-12_trimmed1_reindented.rdf.xml").values()
     assert paper.id == "doi:10.1101/2023.12.16.571984" and paper.source == "biorxiv"
     assert paper.title.startswith("Complete genome of the Medicago anthracnose fungus")
-    assert len(paper.authors) == 10 and paper.authors[0] == "LAPALU, N."
+    assert len(paper.authors) == 10 and paper.authors[0] == "LAPALU N."
     assert paper.published == dt.date(2023, 12, 16) and paper.categories == ["genomics"]
 
 
@@ -177,3 +178,70 @@ def test_the_journal_captures_give_dois_journals_and_clean_titles():
     assert any(
         p.authors == ["Rachel S. Welt", "Christopher J. Raxworthy"] for p in elsevier.values()
     )
+
+
+def test_the_biorxiv_capture_reads_every_last_name_initials_pair():
+    [paper] = papers_of("biorxiv_genomics_2023-12_trimmed1_reindented.rdf.xml").values()
+    assert paper.authors == ["LAPALU N.", "SIMON A.", "Lu A.", "Plaumann P.-L.", "Amselem J.",
+                             "Pigne S.", "Auger A.", "Koch C.", "Dallery J.-F.",
+                             "O'Connell R. J."]
+
+
+def test_the_old_science_capture_prefers_the_doi_among_its_identifiers():
+    science = papers_of("aaas_science_2021-05_trimmed2.rdf.xml")
+    assert list(science) == ["doi:10.1126/science.abj4606", "doi:10.1126/science.372.6544.770"]
+    editorial = science["doi:10.1126/science.abj4606"]
+    assert editorial.authors == ["Fuentes A."] and editorial.journal == "Science"
+    assert editorial.title == '"The Descent of Man," 150 years on'
+    assert editorial.url == "http://science.sciencemag.org/cgi/content/short/372/6544/769"
+    assert science["doi:10.1126/science.372.6544.770"].authors == []  # an empty dc:creator
+
+
+def test_the_joss_capture_reads_the_author_list_by_name_parts():
+    [joss] = papers_of("joss_published_2019-06_trimmed1.atom.xml").values()
+    assert joss.authors == ["Dominique Makowski", "Mattan S. Ben-Shachar", "Daniel Lüdecke"]
+    assert joss.doi == "10.21105/joss.01541" and joss.published == dt.date(2019, 6, 30)
+    assert joss.pdf_url == "https://www.theoj.org/joss-papers/joss.01541/10.21105.joss.01541.pdf"
+
+
+def test_the_mdpi_capture_reads_creators_doi_and_the_bare_title():
+    [mdpi] = papers_of("mdpi_fluids_2024-05_trimmed1.rdf.xml").values()
+    assert mdpi.id == "doi:10.3390/fluids9060120" and mdpi.journal == "Fluids"
+    assert mdpi.authors == ["Jaan H. Pu", "Manish Pandey", "Prashanth Reddy Hanmaiahgari"]
+    assert mdpi.title == (
+        "Environmental Hydraulics, Turbulence, and Sediment Transport, Second Edition")
+    assert mdpi.published == dt.date(2024, 5, 22)
+
+
+def test_the_nature_capture_names_every_item_by_doi_with_one_creator_per_author():
+    nature = papers_of("springernature_nature_2023-04.rdf.xml")
+    assert all(re.match(r"doi:10\.1038/[sd]41586-023-\d{5}-\w$", i) for i in nature)
+    assert sum(1 for p in nature.values() if not p.authors) == 14  # news items without creators
+    assert nature["doi:10.1038/s41586-023-05999-5"].authors == [
+        "Swapan K. Sahoo", "Geoffrey J. Gilleaudeau", "Kathleen Wilson", "Bruce Hart",
+        "Ben D. Barnes", "Tytrice Faison", "Andrew R. Bowman", "Toti E. Larson",
+        "Alan J. Kaufman"]
+    assert nature["doi:10.1038/d41586-023-01006-z"].authors == ["Nick Petrić Howe",
+                                                                 "Shamini Bundell"]
+
+
+def test_the_wiley_capture_splits_the_one_creator_of_many_lines():
+    wiley = papers_of("wiley_taxon_2021-12.rss.xml")
+    assert len(wiley) == 66 and all(i.startswith("doi:10.1002/tax.") for i in wiley)
+    flora = wiley["doi:10.1002/tax.12640"].authors
+    assert flora[:3] == ["The Brazil Flora Group", "Janaína Gomes‐da‐Silva",
+                         "Fabiana L.R. Filardi"]
+    assert any(p.authors == ["WFO Team"] for p in wiley.values())
+    assert sum(1 for p in wiley.values() if not p.authors) == 3  # typifications, issue info
+
+
+def test_the_sciencedirect_capture_reads_authors_from_the_description_and_links_as_ids():
+    elsevier = papers_of("elsevier_sciencedirect_molecular-phylogenetics-evolution_2021-12.rss.xml")
+    assert len(elsevier) == 51 and all(
+        re.match(r"url:https://www\.sciencedirect\.com/science/article/pii/S\d+\w?$", i)
+        for i in elsevier)
+    assert [p.title for p in elsevier.values() if not p.authors] == ["Editorial Board"]
+    assert any(p.authors == ["M. Uhrová", "O. Mikula", "N.C Bennett", "P. Van Daele",
+                             "L. Piálek", "J. Bryja", "J.H. Visser", "B. Jansen van Vuuren",
+                             "R. Šumbera"] for p in elsevier.values())
+    assert all(p.journal == "Molecular Phylogenetics and Evolution" for p in elsevier.values())

@@ -89,6 +89,9 @@ def test_it_matches_primary_categories_above_cross_lists_and_archives_as_a_whole
     ("ZHUOKAI ZHAO", "Zhao, Zhuokai"),
     ("Søren Kierkegaard", "Soren Kierkegaard"),
     ("Jean-Pierre Serre", "Jean Pierre Serre"),
+    ("Zhang A.", "A. Zhang"),  # the harvest's form of bioRxiv's "Zhang, A."
+    ("O'Connell R. J.", "R. J. O'Connell"),
+    ("Dallery J.-F.", "Dallery, J.-F."),
 ])
 def test_it_matches_an_author_whatever_the_spelling(written, typed):
     assert author_key(written) == author_key(typed)
@@ -96,6 +99,7 @@ def test_it_matches_an_author_whatever_the_spelling(written, typed):
 
 def test_it_does_not_match_a_different_person_with_the_same_surname():
     assert author_key("Ruoxi Zhao") != author_key("Zhuokai Zhao")
+    assert author_key("Evans Jr.") != author_key("Jr. Evans")  # a suffix is not an initial
 
 
 def test_it_puts_followed_authors_first_even_without_a_topic_match():

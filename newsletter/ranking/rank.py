@@ -168,15 +168,23 @@ def _bigrams(toks: Sequence[str]) -> list[str]:
 
 
 _NAME_PUNCT = re.compile(r"[^\w\s]|_")
+_TRAILING_INITIAL = re.compile(r"^(?!(?:Jr|Sr|St)\.$)[^\W\d_]{1,2}\.(?:-?[^\W\d_]{1,2}\.)*$")
 
 
 def author_key(name: str) -> str:
-    """One spelling per person: 'Müller, J{\\"o}rg' and 'Jorg Muller' -> 'jorg muller'."""
+    """One spelling per person: 'Müller, J{\\"o}rg' and 'Jorg Muller' -> 'jorg muller';
+    'Zhang A.' (how the harvest writes bioRxiv's 'Zhang, A.') and 'A. Zhang' -> 'a zhang'."""
     name = name.strip()
     if name.count(",") == 1:
         last, first = (x.strip() for x in name.split(","))
         if first and first.casefold() not in {"jr", "jr.", "sr", "sr.", "ii", "iii"}:
             name = f"{first} {last}"
+    elif "," not in name:
+        words = name.split()
+        cut = len(words)
+        while cut > 1 and _TRAILING_INITIAL.match(words[cut - 1]):
+            cut -= 1
+        name = " ".join(words[cut:] + words[:cut])
     name = fold(name).replace("{", "").replace("}", "")
     name = _NAME_PUNCT.sub(lambda m: " " if m.group() in "-'’" else "", name.replace(".", ". "))
     return " ".join(name.split())
