@@ -84,43 +84,73 @@ def db_upgrade():
 @app.command()
 def harvest(
     source: Annotated[list[str] | None, Opt(
-        "--source", help="Only this source (repeatable).")] = None,
-    file: Annotated[Path | None, Opt("--file", help="Parse a local feed file, no network.")] = None,
+        "--source", help="Only this source (repeatable); with --file, the file's source.")] = None,
+    file: Annotated[Path | None, Opt("--file", help="Import a local feed file.")] = None,
     kind: Annotated[str | None, Opt("--kind", help="arxiv_rss | arxiv_api | biorxiv | rss")] = None,
-    as_json: Annotated[bool, Opt("--json", help="Print one normalized paper per line.")] = False,
+    as_json: Annotated[bool, Opt(
+        "--json", help="Print one normalized paper per line; store nothing.")] = False,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Fetch and parse; store nothing.")] = False,
     force: Annotated[bool, Opt("--force", help="Ignore the freshness window.")] = False,
 ):
-    """Fetch the enabled feeds into the shared store, or parse one local file."""
+    """Fetch the enabled feeds into the shared store, or import one local feed file."""
     from newsletter.harvest import harvester as harvesting
 
     if file is not None:
-        if kind not in harvesting.KINDS:
-            fail(f"--kind must be one of {', '.join(harvesting.KINDS)} with --file")
-        try:
-            papers = harvesting.harvest_file(file, kind)
-        except OSError as error:
-            fail(f"cannot read {file}: {error.strerror}")
-        except harvesting.FeedError as error:
-            fail(f"{file}: {error}")
-        if as_json:
-            for paper in papers:
-                line = json.dumps(harvesting.paper_json(paper), ensure_ascii=False)
-                sys.stdout.write(line + "\n")
-        else:
-            out.print(f"{len(papers)} papers parsed from {file} (nothing stored)")
+        harvest_file(file, kind, source or [], as_json=as_json, dry_run=dry_run)
         return
     from newsletter.core.db import session_scope
 
     with session_scope() as session:
-        harvesting.ensure_sources(session)
-        results = harvesting.harvest(session, source or None, force=force, progress=not as_json)
+        results = harvesting.harvest(session, source or None, force=force, progress=not as_json,
+                                     dry_run=dry_run)
     if as_json:
         for r in results:
             sys.stdout.write(json.dumps(harvesting.result_json(r)) + "\n")
         return
-    table = Table("source", "status", "papers", "new", "updated", "note")
+    print_results(results, dry_run=dry_run)
+
+
+def harvest_file(file: Path, kind: str | None, sources: list[str], *, as_json: bool,
+                 dry_run: bool) -> None:
+    """`harvest --file`: print (--json), count (--dry-run) or import the file's papers."""
+    from newsletter.harvest import harvester as harvesting
+
+    if kind not in harvesting.KINDS:
+        fail(f"--kind must be one of {', '.join(harvesting.KINDS)} with --file")
+    if len(sources) > 1:
+        fail("--file takes one --source: the source the file is attributed to")
+    try:
+        if as_json or dry_run:
+            papers = harvesting.harvest_file(file, kind)
+        else:
+            from newsletter.core.db import session_scope
+
+            with session_scope() as session:
+                result = harvesting.import_file(session, file, kind,
+                                                source_name=sources[0] if sources else None)
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror or error}")
+    except harvesting.FeedError as error:
+        fail(f"{file}: {error}")
+    except ValueError as error:
+        fail(f"{file}: {error}")
+    if as_json:
+        for paper in papers:
+            sys.stdout.write(json.dumps(harvesting.paper_json(paper), ensure_ascii=False) + "\n")
+    elif dry_run:
+        out.print(f"{len(papers)} papers parsed from {file} (dry run: nothing stored)")
+    else:
+        print_results([result])
+
+
+def print_results(results: list, *, dry_run: bool = False) -> None:
+    """The harvest summary table, the same for a network harvest and an imported file."""
+    from newsletter.harvest.harvester import result_json
+
+    table = Table("source", "status", "papers", "new", "updated", "note",
+                  title="dry run: nothing stored" if dry_run else None)
     for r in results:
-        row = harvesting.result_json(r)
+        row = result_json(r)
         table.add_row(row["source"], row["status"], str(row["papers"]), str(row["new"]),
                       str(row["updated"]), row.get("error") or "")
     out.print(table)

@@ -18,9 +18,10 @@ from sqlmodel import Session, select
 
 from newsletter.core import config, db
 from newsletter.core.models import Paper, Source, utcnow
-from newsletter.harvest import harvester as harvest_module
+from newsletter.harvest import fetch as fetch_module
 from newsletter.harvest.feeds import FeedError, parse
-from newsletter.harvest.harvester import fetch, harvest, harvest_source, store
+from newsletter.harvest.fetch import fetch
+from newsletter.harvest.harvester import harvest, harvest_source, store
 from newsletter.harvest.sources import DEFAULT_SOURCES, ensure_sources, sources_for
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -532,7 +533,7 @@ def test_a_biorxiv_revision_updates_the_preprint(session):
 def test_it_refuses_a_response_larger_than_the_cap_without_reading_it_all(
     session, server, monkeypatch
 ):
-    monkeypatch.setattr(harvest_module, "MAX_FEED_BYTES", 64 * 1024)
+    monkeypatch.setattr(fetch_module, "MAX_FEED_BYTES", 64 * 1024)
     server.routes["/rss/cs.CL"] = Route(b"<rss>" + b"x" * (256 * 1024) + b"</rss>")
     with pytest.raises(FeedError, match="larger than"):
         fetch(add_source(session))

@@ -1,53 +1,48 @@
-"""Harvest: fetch each source's feed, parse it, upsert the papers.
+"""Harvest: for each source, claim it, fetch its feed, parse it, upsert the papers, record.
 
 Runs from the `harvest` Celery queue on its beat entry, from `prepare` for the sources a digest
-needs, and from `newsletter harvest`/`newsletter demo`. Fetching (`fetch`: httpx, conditional
-GET, arXiv's one request per 3 s across processes) is split from parsing (`newsletter.feeds`,
-pure) and storing (`store`: batched upsert that collapses versions and merges the same paper
-seen through two sources). `harvest_source` never raises for feed problems: they end up on the
-Source row (`last_status`, `last_error`) and stored papers are never touched by a bad fetch.
+needs, and from `newsletter harvest`/`newsletter demo`. This module is the orchestration only:
+fetching is `fetch.py` (httpx, conditional GET, size cap, arXiv's one request per 3 s across
+processes), parsing `feeds.py` (pure), storing `store.py` (batched upsert that collapses
+versions and merges the same paper seen through two sources). Around them: each source is
+fetched at most once per freshness window, under a database claim (and a Redis lock when
+there is Redis), whatever the number of workers asking. `harvest_source` never raises for
+feed problems: they end up on the Source row (`last_status`, `last_error`) and stored papers
+are never touched by a bad fetch. `import_file` stores a local feed file like a fetched one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import update
 from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
-from newsletter.core.models import PaperBase, Source, utcnow
-from newsletter.harvest.feeds import KINDS, FeedError, parse  # noqa: F401  (re-exported)
-from newsletter.harvest.sources import ensure_source, ensure_sources, fetch_url, sources_for  # noqa: F401
+from newsletter.core.models import PaperBase, Source, as_utc, utcnow
+from newsletter.harvest.feeds import KINDS, FeedError, parse, read_feed  # noqa: F401  (re-exported)
+from newsletter.harvest.fetch import FetchResult, fetch, new_client, read_file
+from newsletter.harvest.sources import (  # noqa: F401  (fetch_url, sources_for: re-exported)
+    enabled_sources,
+    ensure_source,
+    ensure_sources,
+    fetch_url,
+    file_source,
+    sources_for,
+)
 from newsletter.harvest.store import StoreResult, store  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 ERROR_RETRY = dt.timedelta(minutes=5)  # after a failed fetch, retry sooner than a full window
-BIORXIV_MAX_PAGES = 30  # 100 posts a page; a two-day window is well under this
-_RATE_KEY = "academichub:ratelimit:arxiv"
 FETCHING = "fetching"  # Source.last_status while a worker holds the claim
-MAX_FEED_BYTES = 50 * 2**20  # the full arXiv cs.LG day is ~5 MB
-
-
-@dataclass
-class FetchResult:
-    status: str  # ok | not-modified
-    data: bytes = b""
-    etag: str | None = None
-    last_modified: str | None = None
-    url: str = ""
-    http_status: int = 200
 
 
 @dataclass
@@ -60,177 +55,6 @@ class HarvestResult:
     unchanged: int = 0
     error: str | None = None
     seconds: float = 0.0
-
-
-def user_agent() -> str:
-    return f"AcademicHub/0.1 (mailto:{get_settings().contact_email})"
-
-
-# -- fetch ------------------------------------------------------------------------------------
-
-
-def fetch(source: Source, *, client: httpx.Client | None = None) -> FetchResult:
-    """GET the source's feed (conditionally); FeedError for HTTP errors, timeouts, no connection."""
-    with _client_scope(client) as http:
-        if source.kind == "biorxiv" and "{cursor}" in source.url:
-            return _fetch_biorxiv_pages(http, source)
-        headers = {}
-        if source.etag:
-            headers["If-None-Match"] = source.etag
-        if source.last_modified:
-            headers["If-Modified-Since"] = source.last_modified
-        url = fetch_url(source)
-        response = _get(http, url, headers, source.kind)
-        if response.status_code == 304:
-            return FetchResult(
-                "not-modified",
-                etag=source.etag,
-                last_modified=source.last_modified,
-                url=url,
-                http_status=304,
-            )
-        return FetchResult(
-            "ok",
-            response.content,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
-            url=url,
-            http_status=response.status_code,
-        )
-
-
-def _fetch_biorxiv_pages(http: httpx.Client, source: Source) -> FetchResult:
-    """Follow api.biorxiv.org's cursor until the window is complete; one JSON document back."""
-    cursor, collection, first_messages = 0, [], None
-    url = fetch_url(source, cursor=0)
-    for _ in range(BIORXIV_MAX_PAGES):
-        response = _get(http, fetch_url(source, cursor=cursor), {}, source.kind)
-        try:
-            doc = json.loads(response.content)
-            messages = doc.get("messages") or [{}]
-            page = doc.get("collection") or []
-        except (ValueError, AttributeError):
-            return FetchResult("ok", response.content, url=url)  # the parser names the problem
-        first_messages = first_messages or messages
-        collection.extend(page)
-        cursor += len(page)
-        try:
-            total = int(messages[0].get("total") or 0)
-        except (TypeError, ValueError):
-            total = 0
-        if not page or cursor >= total:
-            break
-    data = json.dumps({"messages": first_messages or [{}], "collection": collection}).encode()
-    return FetchResult("ok", data, url=url)
-
-
-def _get(http: httpx.Client, url: str, headers: dict[str, str], kind: str) -> httpx.Response:
-    """The one seam for outgoing feed requests: test rewrite, arXiv throttle, error classes."""
-    settings = get_settings()
-    host = urlsplit(url).hostname or ""
-    if host == "arxiv.org" or host.endswith(".arxiv.org"):
-        _throttle_arxiv()
-    target = _override(url)
-    try:
-        response = _bounded_get(http, target, {"User-Agent": user_agent(), **headers})
-    except httpx.TimeoutException:
-        raise FeedError(f"timed out after {settings.http_timeout:g} s fetching {url}") from None
-    except httpx.HTTPError as error:
-        raise FeedError(f"could not fetch {url}: {type(error).__name__}: {error}") from None
-    if response.status_code >= 400:
-        detail = ""
-        if kind == "arxiv_api":  # arXiv answers a bad query with HTTP 400 and an error entry
-            try:
-                parse(kind, response.content)
-            except FeedError as error:
-                detail = f": {error.message}"
-            except Exception:  # noqa: BLE001  (any parse failure just means no detail)
-                detail = ""
-        raise FeedError(f"HTTP {response.status_code} {response.reason_phrase} from {url}{detail}")
-    return response
-
-
-def _bounded_get(http: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
-    """GET with the settings' timeout (also when the caller's client has none) and a size cap:
-    a runaway or hostile response must not fill the worker's memory."""
-    with http.stream("GET", url, headers=headers, timeout=get_settings().http_timeout) as streamed:
-        body, size = [], 0
-        for chunk in streamed.iter_bytes():
-            size += len(chunk)
-            if size > MAX_FEED_BYTES:
-                raise FeedError(f"response from {url} is larger than "
-                                f"{MAX_FEED_BYTES // 2**20} MB; refusing it")
-            body.append(chunk)
-        headers_out = [(k, v) for k, v in streamed.headers.multi_items()
-                       if k.lower() not in ("content-encoding", "content-length")]  # decoded
-        return httpx.Response(streamed.status_code, headers=headers_out,
-                              content=b"".join(body), request=streamed.request)
-
-
-def _override(url: str) -> str:
-    base = get_settings().feed_base_override
-    if not base:
-        return url
-    parts = urlsplit(url)
-    rest = parts.path + (f"?{parts.query}" if parts.query else "")
-    return base.rstrip("/") + rest
-
-
-@contextlib.contextmanager
-def _client_scope(client: httpx.Client | None) -> Iterator[httpx.Client]:
-    if client is not None:
-        yield client
-        return
-    with new_client() as fresh:
-        yield fresh
-
-
-def new_client() -> httpx.Client:
-    settings = get_settings()
-    return httpx.Client(
-        timeout=httpx.Timeout(settings.http_timeout),
-        follow_redirects=True,
-        headers={"User-Agent": user_agent()},
-    )
-
-
-_local_lock = threading.Lock()
-_local_last = [0.0]
-
-
-def _throttle_arxiv() -> None:
-    """One arXiv request per `arxiv_min_interval` s: across processes via Redis, else locally."""
-    settings = get_settings()
-    interval = settings.arxiv_min_interval
-    if interval <= 0:
-        return
-    if settings.redis_url:
-        try:
-            _throttle_redis(settings.redis_url, interval)
-            return
-        except Exception as error:  # noqa: BLE001  (Redis down: still be polite, per process)
-            log.warning("arXiv rate limit: Redis unavailable (%s); using a local limit", error)
-    with _local_lock:
-        wait = _local_last[0] + interval - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        _local_last[0] = time.monotonic()
-
-
-def _throttle_redis(url: str, interval: float) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=5)
-    deadline = time.monotonic() + max(120.0, interval * 40)
-    # SET NX PX: whoever creates the key may go; it expires after the interval, letting the next.
-    while not client.set(_RATE_KEY, "1", nx=True, px=max(1, int(interval * 1000))):
-        if time.monotonic() > deadline:
-            raise FeedError("gave up waiting for the arXiv rate limit")
-        pttl = client.pttl(_RATE_KEY)
-        time.sleep(max(pttl if pttl and pttl > 0 else 10, 10) / 1000)
-
-
-# -- harvest ----------------------------------------------------------------------------------
 
 
 def harvest_source(
@@ -251,7 +75,7 @@ def harvest_source(
     if (
         source.last_status == FETCHING
         and source.last_fetch
-        and now - _utc(source.last_fetch) < stale
+        and now - as_utc(source.last_fetch) < stale
     ):
         return _wait_for_other_worker(session, source)
     with _source_lock(source.name, settings.redis_url, settings.http_timeout) as acquired:
@@ -259,14 +83,11 @@ def harvest_source(
             return _wait_for_other_worker(session, source)
         result = HarvestResult(source.name, "ok")
         try:
-            fetched = fetch(source, client=client)
-            if fetched.status == "not-modified":
-                result.status = "not-modified"
-            else:
-                papers = parse(source.kind, fetched.data, source=source.label or None)
+            fetched, papers = _fetch_papers(source, client, result)
+            if fetched.status == "ok":
                 saved = store(session, papers)
-                result.count, result.new = len(papers), saved.new
-                result.updated, result.unchanged = saved.updated, saved.unchanged
+                result.new, result.updated, result.unchanged = (
+                    saved.new, saved.updated, saved.unchanged)
                 source.etag, source.last_modified = fetched.etag, fetched.last_modified
         except FeedError as error:
             result.status, result.error = "error", error.message
@@ -314,15 +135,10 @@ def _is_fresh(source: Source, now: dt.datetime, window: dt.timedelta) -> bool:
     if source.last_fetch is None:
         return False
     if source.last_status in ("ok", "not-modified") and source.last_success:
-        return now - _utc(source.last_success) < window
+        return now - as_utc(source.last_success) < window
     if source.last_status == "error":
-        return now - _utc(source.last_fetch) < min(window, ERROR_RETRY)
+        return now - as_utc(source.last_fetch) < min(window, ERROR_RETRY)
     return False
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC, whichever way the driver returned the stored timestamp."""
-    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _claim(session: Session, source: Source, now: dt.datetime) -> bool:
@@ -378,32 +194,65 @@ def _record(session: Session, source: Source, result: HarvestResult, now: dt.dat
 
 
 def harvest(
-    session: Session, names: list[str] | None = None, *, force: bool = False, progress: bool = False
+    session: Session,
+    names: list[str] | None = None,
+    *,
+    force: bool = False,
+    progress: bool = False,
+    dry_run: bool = False,
 ) -> list[HarvestResult]:
     """Harvest every enabled source, or the named ones (enabled or not), one after another.
 
     An unknown name gives an `error` result rather than an exception, so one stale interest
-    cannot stop a digest."""
-    ensure_sources(session)
+    cannot stop a digest. `dry_run` fetches and parses but stores nothing and leaves the
+    sources as they were (no claim, no freshness, no new rows)."""
+    if not dry_run:
+        ensure_sources(session)
     results: list[HarvestResult] = []
     if names:
         sources = []
         for name in dict.fromkeys(names):
-            row = ensure_source(session, name)
+            row = ensure_source(session, name, create=not dry_run)
             if row is None:
                 results.append(HarvestResult(name, "error", error=f"unknown source {name!r}"))
             else:
                 sources.append(row)
     else:
-        query = select(Source).where(Source.enabled == True).order_by(Source.id)  # noqa: E712
-        sources = list(session.exec(query).all())
+        sources = enabled_sources(session)
     with new_client() as client, _progress(progress, len(sources)) as advance:
         for source in sources:
             advance(source.name, None)
-            result = harvest_source(session, source, force=force, client=client)
+            if dry_run:
+                result = _dry_run(source, client)
+            else:
+                result = harvest_source(session, source, force=force, client=client)
             results.append(result)
             advance(source.name, result)
     return results
+
+
+def _fetch_papers(
+    source: Source, client: httpx.Client | None, result: HarvestResult
+) -> tuple[FetchResult, list[PaperBase]]:
+    """Fetch and parse one source, noting the outcome on `result` (FeedError on failure)."""
+    fetched = fetch(source, client=client)
+    if fetched.status == "not-modified":
+        result.status = "not-modified"
+        return fetched, []
+    papers = parse(source.kind, fetched.data, source=source.label or None)
+    result.count = len(papers)
+    return fetched, papers
+
+
+def _dry_run(source: Source, client: httpx.Client) -> HarvestResult:
+    started = time.monotonic()
+    result = HarvestResult(source.name, "ok")
+    try:
+        _fetch_papers(source, client, result)
+    except FeedError as error:
+        result.status, result.error = "error", error.message
+    result.seconds = time.monotonic() - started
+    return result
 
 
 @contextlib.contextmanager
@@ -427,12 +276,38 @@ def _progress(enabled: bool, total: int) -> Iterator:
         yield advance
 
 
-# -- files and JSON (the CLI's `harvest --file F --kind K --json`) -------------------------------
+# -- local files (the CLI's `harvest --file F --kind K`) -----------------------------------------
 
 
 def harvest_file(path: str | Path, kind: str) -> list[PaperBase]:
-    """Parse a local feed file; no network, no database. FeedError for error documents."""
-    return parse(kind, Path(path).read_bytes())
+    """Parse a local feed file; no network, no database. FeedError for error documents and
+    files over the size cap, OSError when it cannot be read."""
+    return parse(kind, read_file(path))
+
+
+def import_file(
+    session: Session, path: str | Path, kind: str, *, source_name: str | None = None
+) -> HarvestResult:
+    """Store a local feed file like a fetched feed, attributed to a source (`file_source`:
+    the named one, else the feed's own, else one named after the feed).
+
+    Raises before storing anything: OSError (unreadable), FeedError (not a feed, an error
+    document, over the size cap), ValueError (the source reads another kind of feed). The
+    source's fetch state (freshness, ETag, last status) is left alone: it describes the
+    source's URL, and a backfilled file must not delay the next real fetch of it.
+    """
+    started = time.monotonic()
+    data = read_file(path)
+    feed = read_feed(kind, data)
+    source = file_source(session, kind, name=source_name, title=feed.title,
+                         urls=(feed.url, feed.home), path=Path(path))
+    papers = feed.papers
+    if source.label and kind in ("rss", "biorxiv"):  # the label names a journal's papers
+        papers = parse(kind, data, source=source.label)
+    saved = store(session, papers)
+    return HarvestResult(source.name, "ok", count=len(papers), new=saved.new,
+                         updated=saved.updated, unchanged=saved.unchanged,
+                         seconds=time.monotonic() - started)
 
 
 def result_json(r: HarvestResult) -> dict:

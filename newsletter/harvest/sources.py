@@ -4,21 +4,26 @@
 bioRxiv and medRxiv through api.biorxiv.org, and journal feeds (disabled until an operator
 enables them). `ensure_sources` inserts missing rows and never touches existing ones, so an
 operator's `enabled` choice survives upgrades. `sources_for` tells the pipeline which sources a
-subscriber's interests need, so it refreshes only those.
+subscriber's interests need, so it refreshes only those. `file_source` finds (or adds) the
+source an imported feed file belongs to.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from newsletter.core.models import InterestKind, Source
+from newsletter.harvest.textclean import collapse
 
 ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
 ARXIV_API = (
@@ -27,6 +32,7 @@ ARXIV_API = (
 )
 # {from}/{to} are filled at fetch time with a recent window; {cursor} pages through results.
 BIORXIV_API = "https://api.biorxiv.org/details/{server}/{{from}}/{{to}}/{{cursor}}/json"
+_ARXIV_RSS_URL = re.compile(r"^(?:rss|export)\.arxiv\.org/rss/([A-Za-z.+-]+)$")
 ARXIV_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
 ARXIV_ARCHIVES = frozenset(
     "cs math physics stat econ eess q-bio q-fin astro-ph cond-mat gr-qc hep-ex hep-lat hep-ph "
@@ -114,8 +120,10 @@ def ensure_sources(session: Session, specs: Iterable[SourceSpec] = DEFAULT_SOURC
             _insert(session, spec)
 
 
-def ensure_source(session: Session, name: str) -> Source | None:
-    """The named source, creating `arxiv-<category>` feeds on demand (any arXiv category works)."""
+def ensure_source(session: Session, name: str, *, create: bool = True) -> Source | None:
+    """The named source, creating `arxiv-<category>` feeds on demand (any arXiv category works).
+
+    `create=False` (a dry run) returns a source that is not stored instead of inserting it."""
     row = session.exec(select(Source).where(Source.name == name)).first()
     if row is not None:
         return row
@@ -126,7 +134,15 @@ def ensure_source(session: Session, name: str) -> Source | None:
             spec = arxiv_rss_source(categories)
     if spec is None:
         return None
-    return _insert(session, spec)
+    return _insert(session, spec) if create else _row(spec)
+
+
+def enabled_sources(session: Session) -> list[Source]:
+    """The enabled sources, in table order; default ones not stored yet come after (unsaved)."""
+    rows = list(session.exec(select(Source).order_by(Source.id)).all())
+    known = {row.name for row in rows}
+    unsaved = [_row(spec) for spec in DEFAULT_SOURCES if spec.name not in known]
+    return [row for row in [*rows, *unsaved] if row.enabled]
 
 
 def _insert(session: Session, spec: SourceSpec) -> Source:
@@ -167,6 +183,60 @@ def sources_for(interests: Iterable[Any]) -> list[str]:
     if broad or not names:
         names.update(spec.name for spec in DEFAULT_SOURCES if spec.enabled)
     return sorted(names)
+
+
+def file_source(
+    session: Session, kind: str, *, name: str | None = None, title: str = "",
+    urls: Iterable[str] = (), path: Path | None = None,
+) -> Source:
+    """The source an imported feed file is attributed to (`newsletter harvest --file`).
+
+    `name` (the operator's `--source`) wins: that source, a default one or an arXiv feed
+    (`arxiv-q-bio.GN`), else a new one of that name. Without a name: the source whose address
+    is one of the feed's own `urls` (an arXiv cs.CL file lands on `arxiv-cs.CL`), else one
+    named after the feed's `title` (or the file's name). A source created here is disabled:
+    its address may be a file or a home page, not a feed to poll. ValueError when the source
+    reads another kind of feed.
+    """
+    row = ensure_source(session, name) if name else _source_at(session, urls)
+    if row is None and not name:
+        name = _slug(title) or _slug(path.stem if path else "") or "imported-feed"
+        row = ensure_source(session, name)
+    if row is not None:
+        if row.kind != kind:
+            raise ValueError(f"source {row.name!r} reads {row.kind} feeds, not {kind}"
+                             + ("" if name and row.name == name else "; name one with --source"))
+        return row
+    own = next((u for u in urls if u), "") or (path.resolve().as_uri() if path else "")
+    label = collapse(title)[:100] or str(name)
+    spec = SourceSpec(str(name)[:64], kind, own[:1000] or "file:", label, enabled=False)
+    return _insert(session, spec)
+
+
+def _source_at(session: Session, urls: Iterable[str]) -> Source | None:
+    wanted = {_url_key(u) for u in urls if u}
+    if not wanted:
+        return None
+    for row in session.exec(select(Source).order_by(Source.id)).all():
+        if _url_key(row.url) in wanted:
+            return row
+    for key in wanted:  # any arXiv category feed, also one not in the table yet
+        match = _ARXIV_RSS_URL.match(key)
+        if match and (row := ensure_source(session, f"arxiv-{match.group(1)}")) is not None:
+            return row
+    return None
+
+
+def _url_key(url: str) -> str:
+    """A URL without scheme, `www.` or trailing slash: http/https spellings of one feed meet."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").removeprefix("www.")
+    return host + parts.path.rstrip("/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9.+]+", "-", ascii_text.lower()).strip("-.")[:64].rstrip("-.")
 
 
 def fetch_url(source: Source, today: dt.date | None = None, cursor: int = 0) -> str:
