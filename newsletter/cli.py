@@ -96,7 +96,7 @@ def harvest(
     from newsletter.harvest import harvester as harvesting
 
     if file is not None:
-        harvest_file(file, kind, source or [], as_json=as_json, dry_run=dry_run)
+        import_feed_file(file, kind, source or [], as_json=as_json, dry_run=dry_run)
         return
     from newsletter.core.db import session_scope
 
@@ -110,8 +110,8 @@ def harvest(
     print_results(results, dry_run=dry_run)
 
 
-def harvest_file(file: Path, kind: str | None, sources: list[str], *, as_json: bool,
-                 dry_run: bool) -> None:
+def import_feed_file(file: Path, kind: str | None, sources: list[str], *, as_json: bool,
+                     dry_run: bool) -> None:
     """`harvest --file`: print (--json), count (--dry-run) or import the file's papers."""
     from newsletter.harvest import harvester as harvesting
 
