@@ -26,8 +26,12 @@ _GUID = re.compile(r"arXiv\.org:(.+?)v\d+$")
 
 
 def load_papers(directory: Path = EVAL_DIR) -> tuple[list[str], list[rank.Doc]]:
+    return load_feeds(sorted(directory.glob("*.rss.xml")))
+
+
+def load_feeds(paths: list[Path]) -> tuple[list[str], list[rank.Doc]]:
     ids, docs = [], []
-    for path in sorted(directory.glob("*.rss.xml")):
+    for path in paths:
         feed = feedparser.parse(path.read_bytes())
         for entry in feed.entries:
             ids.append("arxiv:" + _GUID.search(entry.id).group(1))
@@ -78,6 +82,14 @@ def evaluate(limit: int = 10) -> list[dict]:
 
 
 def main() -> None:
+    typed_topics()
+    print()
+    from bench import quality_library
+
+    quality_library.main()
+
+
+def typed_topics() -> None:
     rows = evaluate()
     print(f"{'profile':26} {'rel':>4} {'P@10':>6} {'R@10*':>6} {'recall':>7} {'prec':>6}"
           f" {'followed':>9}")

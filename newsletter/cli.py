@@ -164,6 +164,9 @@ def subscribe(
     category: Annotated[list[str] | None, Opt("--category", help="arXiv category.")] = None,
     exclude: Annotated[list[str] | None, Opt(
         "--exclude", help="Drop papers with this word.")] = None,
+    library: Annotated[list[Path] | None, Opt(
+        "--library", help="Your papers: BibTeX, RIS, CSL-JSON or arXiv ids / DOIs (repeatable).")
+    ] = None,
     lang: Annotated[str, Opt("--lang", help="en | zh")] = "en",
     tz: Annotated[str, Opt("--tz", help="IANA time zone, e.g. Asia/Shanghai")] = "UTC",
     hour: Annotated[int, Opt("--hour", help="Local delivery hour, 0-23")] = 7,
@@ -172,24 +175,69 @@ def subscribe(
 ):
     """Add or update a subscriber (double opt-in unless --confirmed)."""
     from newsletter.core.db import session_scope
+    from newsletter.ranking import learning
+    from newsletter.subscribers import library as libraries
     from newsletter.subscribers import lifecycle
     from newsletter.subscribers.validation import InvalidInput
 
+    files = []
+    for path in library or ():  # every file is read first: a broken one changes nothing
+        try:
+            data = path.read_bytes()
+            libraries.parse_library(data, path.name)
+        except OSError as error:
+            fail(f"--library {path}: cannot read it: {error.strerror}")
+        except libraries.LibraryError as error:
+            fail(f"--library {path}: {error}")
+        files.append((path, data))
+    reports = []
     try:
         with session_scope() as session:
             subscriber = lifecycle.subscribe(
                 session, email, keywords=topic or (), authors=author or (),
                 categories=category or (), excludes=exclude or (), locale=lang, timezone=tz,
                 send_hour=hour, confirmed=confirmed, source="cli")
+            for path, data in files:
+                reports.append((path, libraries.import_library(session, subscriber, data,
+                                                               path.name)))
+            if files:
+                learning.refresh(session, None, [subscriber.id])
             if not confirmed:
                 lifecycle.send_confirmation(session, subscriber)
             summary = (subscriber.email, subscriber.status, subscriber.timezone,
                        subscriber.send_hour, subscriber.locale)
     except InvalidInput as error:
         fail(str(error))
+    except libraries.LibraryError as error:
+        fail(f"--library: {error}")
     email_, status, tz_, hour_, lang_ = summary
     out.print(f"{email_}: {status} ({lang_}, {hour_:02d}:00 {tz_})"
               + ("" if confirmed else " - a confirmation email was sent"))
+    for path, report in reports:
+        for line in report.lines():
+            out.print(f"{path.name}: {line}" if not line.startswith(" ") else line,
+                      highlight=False, markup=False)
+
+
+@app.command()
+def learn(
+    email: Annotated[str | None, Opt("--email", help="Only this subscriber's model.")] = None,
+    refit: Annotated[bool, Opt("--refit", help="Fit the representation again now.")] = False,
+):
+    """Bring the learned relevance up to date: representation, paper vectors, models of
+    subscribers whose library or ratings changed (what the `learn` beat task runs)."""
+    from newsletter.core.db import session_scope
+    from newsletter.ranking import learning
+
+    with session_scope() as session:
+        only = [find_subscriber(session, email).id] if email else None
+        done = learning.refresh(session, None, only, refit=refit)
+    if done.version is None:
+        out.print("nothing to learn: no subscriber has a library or ratings"
+                  if not refit else "not enough papers to fit a representation yet")
+        return
+    out.print(f"representation {done.version}: {done.papers} papers and {done.library} "
+              f"library items embedded, {done.models} models trained")
 
 
 def find_subscriber(session, email: str):

@@ -64,9 +64,10 @@ def arxiv_rss(category: str, papers: list[dict], when: dt.datetime | None = None
 
 
 class FeedServer:
-    """Serves `routes[path] = bytes`; counts requests per path."""
+    """Serves `routes[path] = bytes`; counts requests per path. `respond(path)`, if given,
+    answers first: (status, content type, body), or None to fall back to the routes."""
 
-    def __init__(self, routes: dict[str, bytes]):
+    def __init__(self, routes: dict[str, bytes], respond=None):
         self.routes = routes
         self.hits: dict[str, int] = {}
         server = self
@@ -74,6 +75,15 @@ class FeedServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                answer = respond(self.path) if respond else None
+                if answer is not None:
+                    status, kind, data = answer
+                    self.send_response(status)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 body = server.routes.get(self.path)
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Type", "application/rss+xml; charset=utf-8")

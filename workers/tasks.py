@@ -37,6 +37,15 @@ def harvest_all() -> int:
         return len(harvester.harvest(session))
 
 
+@app.task(autoretry_for=(OperationalError,), **RETRY)
+def learn() -> int:
+    """Representation, paper vectors and changed subscribers' models up to date."""
+    from newsletter.ranking import learning
+
+    with session_scope() as session:
+        return learning.refresh(session).models
+
+
 @app.task
 def dispatch_due(now: str | None = None) -> int:
     when = dt.datetime.fromisoformat(now) if now else None

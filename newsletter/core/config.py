@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     soft_bounce_threshold: int = Field(default=3, ge=1)  # soft bounces before suppression
     list_id: str = "AcademicHub daily digest <digest.academichub.local>"
 
+    # Learned relevance (issue 12): the shared representation and the subscriber models.
+    embedding_model_path: Path | None = None  # a local model2vec folder instead of LSA
+    embedding_dims: int = Field(default=256, ge=8, le=1024)  # LSA components
+    embedding_refit_days: int = Field(default=7, ge=1)  # refit LSA on the recent corpus
+    learning_background: int = Field(default=1000, ge=50, le=20000)  # papers trained against
+
     @field_validator("public_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import model_validator
-from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlalchemy import JSON, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -210,6 +210,78 @@ class Feedback(SQLModel, table=True):
     paper_id: str = Field(foreign_key="paper.id", index=True)
     signal: str = Field(max_length=16)  # more | less | click
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class LibraryItem(SQLModel, table=True):
+    """One paper of a subscriber's own library (BibTeX, RIS, CSL-JSON or bare ids), kept as
+    its own record: an imported paper never enters the shared store, so it is never anyone's
+    candidate. `vector` is its embedding in representation `vector_version` (see
+    `newsletter.ranking.embedding`)."""
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=300)  # arxiv:2401.01234 | doi:10.x/y | title:<folded title>
+    title: str = Field(sa_type=Text)
+    abstract: str = Field(default="", sa_type=Text)
+    authors: list[str] = Field(default_factory=list, sa_type=JSON)
+    year: int | None = None
+    arxiv_id: str | None = Field(default=None, max_length=64)
+    doi: str | None = Field(default=None, max_length=300)
+    origin: str = Field(default="", max_length=16)  # bibtex | ris | csl-json | ids
+    added_at: dt.datetime = Field(default_factory=utcnow)
+    terms: dict = Field(default_factory=dict, sa_type=JSON)  # its strongest stems, for training
+    vector: bytes | None = Field(default=None, sa_type=LargeBinary)
+    vector_version: str | None = Field(default=None, max_length=64)
+
+
+class Rating(SQLModel, table=True):
+    """A labelled example: the subscriber's vote on one paper (+1 more, -1 less like this).
+    One per paper, the last vote wins; undoing deletes the row."""
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    paper_id: str = Field(foreign_key="paper.id", index=True, max_length=300, ondelete="CASCADE")
+    value: int  # +1 | -1
+    origin: str = Field(default="", max_length=16)  # email | web | rate
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Representation(SQLModel, table=True):
+    """A version of the shared paper representation: the fitted LSA (numpy arrays as npz
+    bytes) or the name of a pretrained model. Vectors of two versions are never mixed."""
+
+    version: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # lsa | model2vec
+    dims: int
+    state: bytes | None = Field(default=None, sa_type=LargeBinary)
+    active: bool = Field(default=False, index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class PaperVector(SQLModel, table=True):
+    """A paper's embedding in one representation version, as float32 bytes."""
+
+    paper_id: str = Field(foreign_key="paper.id", primary_key=True, max_length=300,
+                          ondelete="CASCADE")
+    version: str = Field(primary_key=True, max_length=64)
+    vector: bytes = Field(sa_type=LargeBinary)
+
+
+class SubscriberModel(SQLModel, table=True):
+    """A subscriber's learned relevance: a linear model over one representation version.
+    `stale` is set when their library or ratings change; a retrain clears it."""
+
+    subscriber_id: int = Field(foreign_key="subscriber.id", primary_key=True, ondelete="CASCADE")
+    version: str = Field(max_length=64)
+    weights: bytes = Field(sa_type=LargeBinary)  # float32, `dims` long
+    bias: float = 0.0
+    terms: dict = Field(default_factory=dict, sa_type=JSON)  # stem -> weight (lexical part)
+    positives: int = 0
+    negatives: int = 0
+    stale: bool = Field(default=False, index=True)
+    trained_at: dt.datetime = Field(default_factory=utcnow)
 
 
 class Suppression(SQLModel, table=True):

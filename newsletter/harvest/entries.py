@@ -30,6 +30,12 @@ def arxiv_id(text: str | None) -> tuple[str, int] | None:
     return match.group(1), int(match.group(2) or 1)
 
 
+def find_doi(text: str | None) -> str | None:
+    """The first DOI in a field or link, lower-cased (DOIs are case-insensitive)."""
+    match = _DOI.search(text or "")
+    return match.group(1).rstrip(".,;").lower() if match else None
+
+
 def parse_date(value: Any) -> dt.date | None:
     """The calendar date as written in the feed (no shift to UTC): ISO or RFC 822 dates."""
     if not value or not isinstance(value, str):

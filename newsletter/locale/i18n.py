@@ -233,13 +233,14 @@ def reason_text(reasons: Iterable[Sequence], locale: str | None = DEFAULT_LOCALE
         if kind in TOPIC_REASONS:
             topic = (tr.gettext("'%(value)s' (%(gloss)s)", value=value, gloss=gloss) if gloss
                      else tr.gettext("'%(value)s'", value=value))
-        phrase = _reason(tr, kind, value, topic)
+        phrase = _reason(tr, kind, value, topic, gloss)
         if phrase is not None:
             words.append(phrase)
     return tr.pgettext("reasons separator", "; ").join(words)
 
 
-def _reason(tr: Translator, kind: str, value: str, topic: str) -> str | None:
+def _reason(tr: Translator, kind: str, value: str, topic: str, gloss: str | None = None
+            ) -> str | None:
     match kind:
         case "author":
             return tr.gettext("by %(value)s", value=value)
@@ -259,4 +260,9 @@ def _reason(tr: Translator, kind: str, value: str, topic: str) -> str | None:
             return tr.gettext("like papers you asked for more of")
         case "recent":
             return tr.gettext("recent paper")
+        case "similar":  # value: the title of the subscriber's own paper, gloss: its year
+            if gloss:
+                return tr.gettext("close to your paper “%(title)s” (%(year)s)", title=value,
+                                  year=gloss)
+            return tr.gettext("close to your paper “%(title)s”", title=value)
     return None

@@ -28,13 +28,15 @@ from newsletter.core.models import (
     Feedback,
     Interest,
     InterestKind,
+    LibraryItem,
     Paper,
+    Rating,
     Subscriber,
     as_utc,
     utcnow,
 )
 from newsletter.locale.i18n import reason_text
-from newsletter.ranking import rank
+from newsletter.ranking import learning, rank
 
 # A replacement (new version) is a candidate too: `already_sent` drops it if this subscriber
 # ever got the paper. None: sources without announce types (bioRxiv, journals).
@@ -145,6 +147,11 @@ def profiles_for(session: Session, subscribers: list[Subscriber],
     ).all()
     for subscriber_id, title, signal in feedback:
         signals[subscriber_id].append((title, signal))
+    for subscriber_id, title, value in session.exec(  # ratings nudge terms as their links did
+            select(Rating.subscriber_id, Paper.title, Rating.value)
+            .join(Rating, Rating.paper_id == Paper.id)
+            .where(col(Rating.subscriber_id).in_(ids)).order_by(Rating.id)).all():
+        signals[subscriber_id].append((title, "more" if value > 0 else "less"))
     return {sid: rank.Profile(
         keywords=kinds[InterestKind.KEYWORD], categories=kinds[InterestKind.CATEGORY],
         authors=kinds[InterestKind.AUTHOR], excludes=kinds[InterestKind.EXCLUDE],
@@ -182,6 +189,8 @@ class WindowIndex:
     by_canonical: dict[str, list[int]] = field(default_factory=dict)
     by_doi: dict[str, list[int]] = field(default_factory=dict)
     shared_dois: list[list[int]] = field(default_factory=list)  # papers that share a DOI
+    by_title: dict[str, list[int]] = field(default_factory=dict)
+    vectors_version: str | None = None  # of corpus.vectors, set by learning.attach_vectors
 
     def __post_init__(self) -> None:
         self.position = {pid: i for i, pid in enumerate(self.ids)}
@@ -194,6 +203,8 @@ class WindowIndex:
             if doi:
                 self.by_doi.setdefault(doi, []).append(i)
         self.shared_dois = [where for where in self.by_doi.values() if len(where) > 1]
+        for i, doc in enumerate(self.corpus.docs):
+            self.by_title.setdefault(rank.title_key(doc.title), []).append(i)
 
 
 _index: WindowIndex | None = None
@@ -250,6 +261,24 @@ def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent_ids:
     return frozenset(np.flatnonzero(out).tolist())
 
 
+def _own_papers(session: Session, index: WindowIndex, subscriber_ids: list[int]
+                ) -> dict[int, frozenset[int]]:
+    """Papers of the index that are in a subscriber's own library (by arXiv id, DOI or
+    title) or that they already rated: never offered back as cards."""
+    found: dict[int, set[int]] = {}
+    for sid, arxiv_id, doi, title in session.exec(
+            select(LibraryItem.subscriber_id, LibraryItem.arxiv_id, LibraryItem.doi,
+                   LibraryItem.title).where(col(LibraryItem.subscriber_id).in_(subscriber_ids))):
+        where = found.setdefault(sid, set())
+        where.update(index.by_canonical.get(f"arxiv:{arxiv_id}", []) if arxiv_id else [])
+        where.update(index.by_doi.get(doi.lower(), []) if doi else [])
+        where.update(index.by_title.get(rank.title_key(title), []))
+    for sid, paper_id in session.exec(select(Rating.subscriber_id, Rating.paper_id).where(
+            col(Rating.subscriber_id).in_(subscriber_ids))):
+        found.setdefault(sid, set()).update(index.by_canonical.get(_canonical(paper_id), []))
+    return {sid: frozenset(where) for sid, where in found.items() if where}
+
+
 def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | None]], *,
                  now: dt.datetime | None = None, limit: int | None = None,
                  interests: list[Interest] | None = None) -> list[list[Pick]]:
@@ -265,10 +294,14 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
     starts = _window_starts(session, subscribers, now)
     had = _already_sent(session, requests)
     profiles = profiles_for(session, subscribers, interests)
+    learning.attach(session, index, profiles)
+    own = _own_papers(session, index, [s.id for s in subscribers])
     by_limit: dict[int, list[int]] = {}
     for n, subscriber in enumerate(subscribers):
         profile = profiles[subscriber.id]
         profile.blocked = _blocked(index, starts[subscriber.id], now, *had[subscriber.id])
+        if own.get(subscriber.id):
+            profile.blocked = profile.blocked | own[subscriber.id]
         if len(profile.blocked) < len(index.ids):
             by_limit.setdefault(limit or subscriber.max_papers, []).append(n)
     ranked: dict[int, list[tuple[int, float, bool]]] = {}
@@ -326,6 +359,13 @@ def explain_papers(session: Session, subscriber: Subscriber, papers: list[Paper]
         corpus = index.corpus
     else:
         corpus, rows = rank.Corpus(docs), list(range(len(papers)))
+    if profile.model is None:
+        learning.attach_models(session, {subscriber.id: profile})
+    if profile.model is not None and (model := learning.active(session)) is not None:
+        if corpus is index.corpus:
+            learning.attach_vectors(session, index, model)
+        elif corpus.vectors is None:
+            corpus.vectors = learning.paper_vectors(session, model, [p.id for p in papers])
     return [rank.reasons(corpus, profile, i) for i in rows]
 
 

@@ -13,6 +13,10 @@ subscriber and `bench/rank.py` for 100,000 at once without a database. How a sco
 - Followed authors (full names, after `author_key`) put a paper first, whatever else.
 - Excluded words drop a paper (unless it is by a followed author: people complain most
   about missing those); feedback term weights nudge scores; recency breaks ties.
+- A learned model (`learned.Model`, trained on the subscriber's library and ratings over
+  the shared representation in `corpus.vectors`) adds its score in background units: a
+  paper `learned.QUALIFY` deviations above the day's typical paper qualifies on its own.
+  Profiles without a model rank exactly as without this step.
 - Below `MIN_SCORE` nothing is padded in; a greedy pass damps a sub-topic already picked.
 """
 
@@ -31,6 +35,7 @@ import scipy.sparse as sp
 import Stemmer
 
 from newsletter.locale.i18n import reason_text
+from newsletter.ranking import learned
 
 # --- Text: folding, tokens, topics, author names -------------------------------------------
 
@@ -71,6 +76,11 @@ def fold(text: str) -> str:
         text = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSED))
         text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text.casefold()
+
+
+def title_key(title: str) -> str:
+    """One spelling per title, to recognise a paper under another id (a journal version)."""
+    return " ".join(re.findall(r"\w+", fold(title)))
 
 
 def tokens_with_stops(text: str) -> list[str]:
@@ -202,6 +212,7 @@ MIN_SCORE = 1.0
 DIVERSITY_DECAY = 0.7  # each pick of a sub-topic multiplies the rest of that sub-topic by this
 FOLLOWED_BONUS = 1e6
 RECENCY_EPS = 1e-3
+LEARNED_WEIGHT = 4.0  # a paper at QUALIFY deviations scores like a good phrase match
 
 __all__ = [
     "MIN_SCORE",
@@ -240,6 +251,9 @@ class Profile:
     sources: Sequence[str] = ()
     term_weights: Mapping[str, float] = field(default_factory=dict)  # stem -> [-1, 1]
     blocked: frozenset[int] = frozenset()  # doc indices this subscriber may not get
+    model: learned.Model | None = None  # over `corpus.vectors`, same representation version
+    anchors: np.ndarray | None = None  # library and liked papers' vectors, for the reason
+    anchor_labels: Sequence[tuple[str, str]] = ()  # (title, year) of each anchor
 
 
 @dataclass
@@ -292,6 +306,7 @@ class Corpus:
         tf = (tf_title.multiply(TITLE_BOOST / norm[:, :1]) +
               tf_abstract.multiply(1 / norm[:, 1:])).tocsr()
         df = np.bincount(tf.indices, minlength=v).astype(np.float32)
+        self.df = df  # documents per stem: the learned models' idf
         idf = np.log1p((n + PRIOR_DOCS - df + 0.5) / (df + 0.5))
         tf.data = (idf[tf.indices] * tf.data * (K1 + 1) / (K1 + tf.data)).astype(np.float32)
         self.weights = tf
@@ -301,6 +316,7 @@ class Corpus:
         stamps = np.asarray([d.timestamp for d in self.docs], np.float64)
         span = float(stamps.max() - stamps.min()) if n else 0.0
         self.recency = ((stamps - stamps.min()) / span if span else np.zeros(n)) * RECENCY_EPS
+        self.vectors: np.ndarray | None = None  # (n, dims) shared representation, if any
 
     @cached_property
     def categories(self) -> tuple[dict[str, int], sp.csr_matrix]:
@@ -461,6 +477,12 @@ def rank(corpus: Corpus, profiles: Sequence[Profile], *, limit: int = 10,
             base[i] += nudge
             strong[i] += nudge
         eligible = strong >= min_score
+        with_model = [i for i, prof in enumerate(profiles[lo:hi]) if prof.model is not None]
+        if with_model and corpus.vectors is not None:
+            z = learned.score([profiles[lo + i].model for i in with_model], corpus.vectors,
+                              corpus.weights, corpus.vocab)
+            base[with_model] += LEARNED_WEIGHT * np.maximum(z, -learned.QUALIFY) / learned.QUALIFY
+            eligible[with_model] |= z >= learned.QUALIFY
         if any(excl_lists[lo:hi]):
             eligible &= (_incidence(excl_lists[lo:hi], len(excl_ix)) @ excl_t) == 0
         if any(author_lists[lo:hi]):
@@ -519,8 +541,8 @@ class Reason(NamedTuple):
     gloss: str | None = None  # the English rendering of a topic typed in Chinese
 
 
-REASON_WEIGHT = {"author": FOLLOWED_BONUS, "title": 3.0, "abstract": 2.0, "words": 1.0,
-                 "category": 0.5, "feedback": 0.05}
+REASON_WEIGHT = {"author": FOLLOWED_BONUS, "title": 3.0, "similar": 2.5, "abstract": 2.0,
+                 "words": 1.0, "category": 0.5, "feedback": 0.05}
 SHOWN_REASONS = 3
 
 
@@ -566,6 +588,8 @@ def reasons(corpus: Corpus, profile: Profile, index: int
         if cat.lower() in cats or cat.lower() in {c.split(".")[0] for c in cats}:
             parts.append((REASON_WEIGHT["category"], Reason("category", cat)))
             matched.append(cat)
+    if (similar := _similar(corpus, profile, index)) is not None:
+        parts.append((REASON_WEIGHT["similar"], similar))
     if profile.term_weights and any(profile.term_weights.get(t, 0) > 0 for t in present):
         parts.append((REASON_WEIGHT["feedback"], Reason("feedback")))
     parts.sort(key=lambda x: -x[0])  # stable: ties keep the subscriber's order
@@ -575,6 +599,21 @@ def reasons(corpus: Corpus, profile: Profile, index: int
                       None)
         shown = [Reason("source", source) if source else Reason("recent")]
     return shown, matched, followed
+
+
+def _similar(corpus: Corpus, profile: Profile, index: int) -> Reason | None:
+    """"Close to your paper *Title* (2024)": the nearest library or liked paper, when the
+    learned model alone would have qualified this paper."""
+    if profile.model is None or corpus.vectors is None or profile.anchors is None \
+            or not len(profile.anchors):
+        return None
+    vector = corpus.vectors[index]
+    z = learned.score([profile.model], vector[None], corpus.weights[index], corpus.vocab)
+    if z[0, 0] < learned.QUALIFY:
+        return None
+    best, _ = learned.nearest(profile.anchors, vector)
+    title, year = profile.anchor_labels[best]
+    return Reason("similar", title, year or None)
 
 
 def explain(corpus: Corpus, profile: Profile, index: int) -> tuple[str, list[str], str | None]:

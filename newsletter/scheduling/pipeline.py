@@ -31,6 +31,7 @@ from newsletter.delivery import state
 from newsletter.delivery.message import build_message
 from newsletter.harvest import harvester
 from newsletter.locale.i18n import lazy
+from newsletter.ranking import learning
 from newsletter.ranking.candidates import Pick, select_batch, select_papers
 from newsletter.scheduling import schedule
 
@@ -84,6 +85,8 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
                                   for name in harvester.sources_for(found)}))
         # What that harvest just stored belongs to these digests, even on a tick's older `now`.
         now = max(now, utcnow()) if now else None
+    if todo:  # models of subscribers whose library or ratings changed (nothing if none did)
+        learning.refresh(session, now, [d.subscriber_id for d in todo])
     chosen = select_batch(session, [(subscribers[d.subscriber_id], d) for d in todo], now=now,
                           interests=interests)
     if todo:
@@ -213,6 +216,7 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
     session.add(digest)
     session.commit()
     try:
+        learning.refresh(session, None, [subscriber.id])
         picks = select_papers(session, subscriber, digest=digest)
         for rank, pick in enumerate(picks, 1):
             session.add(DigestItem(digest_id=digest.id, paper_id=pick.paper.id, rank=rank,

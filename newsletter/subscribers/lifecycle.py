@@ -21,7 +21,11 @@ from newsletter.core.models import (
     Event,
     Feedback,
     Interest,
+    InterestKind,
+    LibraryItem,
+    Rating,
     Subscriber,
+    SubscriberModel,
     SubscriberStatus,
     as_utc,
     utcnow,
@@ -229,6 +233,10 @@ def export_data(session: Session, subscriber: Subscriber) -> dict:
         papers.setdefault(item.digest_id, []).append(item.paper_id)
     feedback = session.exec(select(Feedback).where(Feedback.subscriber_id == subscriber.id)).all()
     events = session.exec(select(Event).where(Event.subscriber_id == subscriber.id)).all()
+    library = session.exec(select(LibraryItem).where(LibraryItem.subscriber_id == subscriber.id)
+                           .order_by(LibraryItem.id)).all()
+    ratings = session.exec(select(Rating).where(Rating.subscriber_id == subscriber.id)
+                           .order_by(Rating.id)).all()
     return {
         "subscriber": profile,
         "interests": interests(session, subscriber),
@@ -238,6 +246,11 @@ def export_data(session: Session, subscriber: Subscriber) -> dict:
         "feedback": [{"paper": f.paper_id, "signal": f.signal, "at": _iso(f.created_at)}
                      for f in feedback],
         "events": [{"type": e.type, "at": _iso(e.time)} for e in events],
+        "library": [{"title": i.title, "authors": i.authors, "year": i.year,
+                     "arxiv_id": i.arxiv_id, "doi": i.doi, "abstract": i.abstract,
+                     "imported_from": i.origin, "at": _iso(i.added_at)} for i in library],
+        "ratings": [{"paper": r.paper_id, "rating": "more" if r.value > 0 else "less",
+                     "at": _iso(r.updated_at)} for r in ratings],
     }
 
 
@@ -250,6 +263,9 @@ def delete_data(session: Session, subscriber: Subscriber) -> None:
     session.exec(delete(DigestItem).where(DigestItem.digest_id.in_(digest_ids)))
     session.exec(delete(Digest).where(Digest.subscriber_id == sid))
     session.exec(delete(Feedback).where(Feedback.subscriber_id == sid))
+    session.exec(delete(Rating).where(Rating.subscriber_id == sid))
+    session.exec(delete(LibraryItem).where(LibraryItem.subscriber_id == sid))
+    session.exec(delete(SubscriberModel).where(SubscriberModel.subscriber_id == sid))
     session.exec(delete(Interest).where(Interest.subscriber_id == sid))
     session.exec(delete(Subscriber).where(Subscriber.id == sid))
     session.commit()
