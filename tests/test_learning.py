@@ -214,3 +214,10 @@ def test_it_names_the_nearest_library_paper_in_the_email_in_the_subscribers_lang
     assert result.status != "empty"
     assert "与你的论文《" in result.text and "与你的论文《" in result.html
     assert "close to your paper “" in result.picks[0].reason  # what `preview --explain` prints
+
+
+def test_it_still_drops_papers_with_an_excluded_word(session, papers):
+    subscriber = with_library(session, "exo", keywords=(), excludes=("JWST",))
+    learning.refresh(session)
+    picks = candidates.select_papers(session, subscriber, limit=15)
+    assert picks and not any("JWST" in p.paper.title + p.paper.abstract for p in picks)

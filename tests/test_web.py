@@ -20,6 +20,7 @@ from newsletter.core.models import (
     DigestStatus,
     Event,
     Feedback,
+    Rating,
     Subscriber,
     SubscriberStatus,
 )
@@ -457,14 +458,17 @@ def test_it_does_not_show_someone_elses_digest(client, session):
     assert page.status_code == 404 and "secret" not in page.text
 
 
-def test_it_records_more_like_this_once_and_thanks(client, session, papers):
+def test_it_records_more_like_this_once_as_a_rating_and_thanks(client, session, papers):
     subscriber = make_subscriber(session)
     path = f"/f/{token('feedback', subscriber, paper=papers[0].id, signal='more')}"
     first, second = client.get(path), client.get(path)
     assert first.status_code == second.status_code == 200
     assert "Thank you" in text_of(first) and papers[0].title in text_of(first)
-    [feedback] = session.exec(select(Feedback)).all()
-    assert (feedback.paper_id, feedback.signal) == (papers[0].id, "more")
+    [rating] = session.exec(select(Rating)).all()
+    assert (rating.paper_id, rating.value, rating.origin) == (papers[0].id, 1, "email")
+    client.get(f"/f/{token('feedback', subscriber, paper=papers[0].id, signal='less')}")
+    session.expire_all()
+    assert [r.value for r in session.exec(select(Rating))] == [-1]  # the last vote wins
 
 
 def test_it_refuses_feedback_links_for_unknown_papers_or_signals(client, session, papers):
@@ -472,7 +476,7 @@ def test_it_refuses_feedback_links_for_unknown_papers_or_signals(client, session
     for extra in ({"paper": "arxiv:0000.00000", "signal": "more"},
                   {"paper": papers[0].id, "signal": "delete-everything"}):
         assert client.get(f"/f/{token('feedback', subscriber, **extra)}").status_code == 404
-    assert count(session, Feedback) == 0
+    assert count(session, Feedback) == count(session, Rating) == 0
 
 
 def test_it_reports_health(client):

@@ -261,7 +261,7 @@ def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent_ids:
     return frozenset(np.flatnonzero(out).tolist())
 
 
-def _own_papers(session: Session, index: WindowIndex, subscriber_ids: list[int]
+def own_papers(session: Session, index: WindowIndex, subscriber_ids: list[int]
                 ) -> dict[int, frozenset[int]]:
     """Papers of the index that are in a subscriber's own library (by arXiv id, DOI or
     title) or that they already rated: never offered back as cards."""
@@ -295,7 +295,7 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
     had = _already_sent(session, requests)
     profiles = profiles_for(session, subscribers, interests)
     learning.attach(session, index, profiles)
-    own = _own_papers(session, index, [s.id for s in subscribers])
+    own = own_papers(session, index, [s.id for s in subscribers])
     by_limit: dict[int, list[int]] = {}
     for n, subscriber in enumerate(subscribers):
         profile = profiles[subscriber.id]

@@ -85,7 +85,7 @@ class Lsa:
         min_df = 2 if len(texts) >= 50 else 1
         vectorizer = TfidfVectorizer(analyzer=_analyzer, sublinear_tf=True, min_df=min_df,
                                      max_df=0.5 if len(texts) >= 50 else 1.0,
-                                     max_features=60_000, dtype=np.float32)
+                                     max_features=30_000, dtype=np.float32)
         x = vectorizer.fit_transform(texts)
         k = max(1, min(dims, x.shape[0] - 1, x.shape[1] - 1))
         svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=5, random_state=0)

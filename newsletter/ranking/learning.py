@@ -279,12 +279,15 @@ def due_for_training(session: Session, version: str,
                      subscriber_ids: list[int] | None = None) -> list[int]:
     """Subscribers with a library or ratings whose model is missing, stale or of an older
     representation."""
-    learners = select(LibraryItem.subscriber_id).union(select(Rating.subscriber_id))
-    wanted = {sid for (sid,) in session.execute(learners)}
-    if subscriber_ids is not None:
-        wanted &= set(subscriber_ids)
-    current = set(session.exec(select(SubscriberModel.subscriber_id).where(
-        SubscriberModel.version == version, ~col(SubscriberModel.stale))))
+    libraries, rated = select(LibraryItem.subscriber_id), select(Rating.subscriber_id)
+    models = select(SubscriberModel.subscriber_id).where(SubscriberModel.version == version,
+                                                         ~col(SubscriberModel.stale))
+    if subscriber_ids is not None:  # a batch's subscribers: three indexed lookups
+        libraries = libraries.where(col(LibraryItem.subscriber_id).in_(subscriber_ids))
+        rated = rated.where(col(Rating.subscriber_id).in_(subscriber_ids))
+        models = models.where(col(SubscriberModel.subscriber_id).in_(subscriber_ids))
+    wanted = {sid for (sid,) in session.execute(libraries.union(rated))}
+    current = set(session.exec(models))
     orphans = set(session.exec(select(SubscriberModel.subscriber_id))) - wanted \
         if subscriber_ids is None else set()
     return sorted((wanted - current) | orphans)
@@ -323,6 +326,38 @@ def refresh(session: Session, now: dt.datetime | None = None,
 
 
 # --- selection (read-only) -----------------------------------------------------------------
+
+
+def papers_to_rate(session: Session, subscriber, count: int = 10,
+                   now: dt.datetime | None = None) -> list[Paper]:
+    """"Rate these papers": the recent papers the subscriber's model is least sure about
+    (active learning). Without a model yet: what their topics would pick, else the newest
+    papers. Never a paper of their library or one they rated already."""
+    from newsletter.ranking import candidates
+
+    now = as_utc(now or utcnow())
+    index = candidates.window_index(session, now)
+    if not index.ids:
+        return []
+    profile = candidates.profile_for(session, subscriber)
+    exclude = set(candidates.own_papers(session, index, [subscriber.id]).get(subscriber.id, ()))
+    exclude.update(np.flatnonzero(index.wrong_type).tolist())
+    model = attach_models(session, {subscriber.id: profile})
+    if model is not None:
+        attach_vectors(session, index, model)
+        scores = learned.score([profile.model], index.corpus.vectors, index.corpus.weights,
+                               index.corpus.vocab)[0]
+        rows = learned.least_sure(scores, count, exclude)
+    else:
+        picks = candidates.select_papers(session, subscriber, limit=count, now=now)
+        if picks:
+            return [p.paper for p in picks]
+        rows = [int(i) for i in np.argsort(-index.seen_at, kind="stable")
+                if int(i) not in exclude][:count]
+    ids = [index.ids[i] for i in rows]
+    found = {p.id: p for p in session.exec(select(Paper).where(col(Paper.id).in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
 
 
 def attach_vectors(session: Session, index, model: embedding.Embedder) -> None:

@@ -347,6 +347,12 @@ def import_library(session: Session, subscriber: Subscriber, data: bytes, filena
     return report
 
 
+def items_of(session: Session, subscriber: Subscriber) -> list[LibraryItem]:
+    """The subscriber's library, most recently imported first."""
+    return list(session.exec(select(LibraryItem).where(
+        LibraryItem.subscriber_id == subscriber.id).order_by(LibraryItem.id.desc())))
+
+
 def remove_item(session: Session, subscriber: Subscriber, item_id: int) -> bool:
     item = session.get(LibraryItem, item_id)
     if item is None or item.subscriber_id != subscriber.id:

@@ -21,7 +21,6 @@ from newsletter.core.models import (
     Event,
     Feedback,
     Interest,
-    InterestKind,
     LibraryItem,
     Rating,
     Subscriber,

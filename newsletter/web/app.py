@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsletter.core.config import get_settings
-from newsletter.web import api, common, pages
+from newsletter.web import api, common, learning_pages, pages
 from newsletter.web.security import RateLimits, SecurityMiddleware
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
+    app.include_router(learning_pages.router)
     app.include_router(api.router)
     _include_optional(app, "newsletter.web.webhooks")
     _include_optional(app, "newsletter.web.admin")

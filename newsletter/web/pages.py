@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +22,6 @@ from newsletter.core.models import (
     Digest,
     DigestItem,
     DigestStatus,
-    Feedback,
     Paper,
     Subscriber,
     SubscriberStatus,
@@ -29,7 +29,8 @@ from newsletter.core.models import (
 from newsletter.locale import i18n
 from newsletter.subscribers import lifecycle, validation
 from newsletter.subscribers.lifecycle import PENDING_DAYS
-from newsletter.web import security
+from newsletter.tracking import ratings
+from newsletter.web import learning_pages, security
 from newsletter.web.common import (
     LIST_FIELDS,
     FormDep,
@@ -179,14 +180,19 @@ def skip_note(digest: Digest, subscriber: Subscriber, locale: str) -> str | None
 def preferences_view(request: Request, session: Session, subscriber: Subscriber, *,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                      notice: str | None = None, picks: list | None = None,
-                     status: int = 200) -> Response:
+                     status: int = 200, details: list[str] | None = None,
+                     undo: str | None = None) -> Response:
+    """The page; `details` lists what an import skipped, `undo` the paper just rated."""
     locale = page_locale(request, subscriber.locale)
     digests = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id)
                            .order_by(Digest.local_date.desc()).limit(10)).all()
     archive = [(d, digest_url(subscriber, d), skip_note(d, subscriber, locale)) for d in digests]
+    prefs_path = re.sub(r"/(library|rate)$", "", request.url.path)  # forms post back here
     return render(request, "preferences.html", locale, status, subscriber=subscriber,
-                  archive=archive, notice=notice, picks=picks,
+                  archive=archive, notice=notice, picks=picks, details=details or [],
+                  undo=undo, prefs_path=prefs_path,
                   unsubscribe_url=links.url_for("unsubscribe", subscriber),
+                  **learning_pages.learning_context(session, subscriber),
                   **form_context(values or subscriber_values(session, subscriber), errors or {},
                                  locale))
 
@@ -342,20 +348,16 @@ def feedback_page(token: str, request: Request, session: SessionDep) -> Response
     paper = session.get(Paper, paper_id) if isinstance(paper_id, str) else None
     if signal not in ("more", "less") or paper is None:
         return error_page(request, "not_found", 404, subscriber.locale)
-    seen = session.exec(select(Feedback).where(
-        Feedback.subscriber_id == subscriber.id, Feedback.paper_id == paper.id,
-        Feedback.signal == signal)).first()
-    if seen is None:  # a second click (or a mail scanner) records nothing new
-        session.add(Feedback(subscriber_id=subscriber.id, paper_id=paper.id, signal=signal))
-        session.commit()
+    # A labelled example: one per paper, the last click wins; a second click (or a mail
+    # scanner) changes nothing. The page offers an undo (learning_pages.feedback_undo).
+    ratings.rate(session, subscriber, paper, ratings.SIGNALS[signal], "email")
     locale = page_locale(request, subscriber.locale)
     tr = i18n.translator(locale)
-    title = paper.title[:200]
-    body = (tr.gettext("Noted: more papers like “%(title)s”.", title=title) if signal == "more"
-            else tr.gettext("Noted: fewer papers like “%(title)s”.", title=title))
+    body = learning_pages.voted(locale, signal, paper.title[:200])
     return message_page(request, locale, tr.gettext("Thank you"), body,
                         link=links.url_for("preferences", subscriber),
-                        link_label=tr.gettext("Edit your preferences"))
+                        link_label=tr.gettext("Edit your preferences"),
+                        undo_url=request.url.path, undo_label=tr.gettext("Undo"))
 
 
 @router.get("/healthz")
