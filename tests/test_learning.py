@@ -136,6 +136,7 @@ def test_it_learns_from_ratings_alone(session, papers):
         ratings.rate(session, subscriber, paper, 1, "rate")
     assert learning.refresh(session).models == 1
     picks = candidates.select_papers(session, subscriber, limit=5)
+    print([(p.paper.title, p.paper.categories, p.score) for p in picks])
     assert picks and all("astro-ph.EP" in p.paper.categories for p in picks)
 
 

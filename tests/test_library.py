@@ -31,7 +31,8 @@ def test_it_reads_a_zotero_bibtex_export_with_tex_and_arxiv_ids():
     assert "Leimkühler, Thomas" in first.authors
     assert first.abstract.startswith("Radiance Field methods")
     assert entries[1].doi == "10.1007/978-3-030-58452-8_24" and entries[1].arxiv_id is None
-    assert skipped == [("noauthor_untitled_2024", "no title, arXiv id or DOI")]
+    assert [(label, why.text("en")) for label, why in skipped] == [
+        ("noauthor_untitled_2024", "no title, arXiv id or DOI")]
 
 
 def test_it_reads_jabref_biblatex_and_mendeley_eprints():
@@ -59,7 +60,8 @@ def test_it_reads_a_list_of_ids_and_reports_the_lines_it_cannot_use():
     assert kind == "ids"
     assert [e.arxiv_id for e in entries[:3]] == ["2308.04079", "2311.16493", "2403.17888"]
     assert [e.doi for e in entries[3:]] == ["10.1038/s41586-021-03819-2", "10.1145/3592433"]
-    assert skipped == [("not a paper id at all", "not an arXiv id or DOI")]
+    assert [(label, why.text("zh")) for label, why in skipped] == [
+        ("not a paper id at all", "不是 arXiv 编号或 DOI")]
 
 
 @pytest.mark.parametrize("data, message", [
@@ -124,7 +126,7 @@ def test_it_resolves_bare_ids_through_the_arxiv_api_and_crossref(session, schola
     alphafold = next(e for e in report.used if e.doi == "10.1038/s41586-021-03819-2")
     assert (alphafold.abstract, alphafold.authors, alphafold.year) == (
         "Proteins are essential to life.", ["John Jumper"], 2021)
-    reasons = dict(report.skipped)
+    reasons = {label: why.text("en") for label, why in report.skipped}
     assert reasons["arXiv:2311.16493v2"] == "arXiv does not know this id"
     assert reasons["https://doi.org/10.1145/3592433"] == "Crossref does not know this DOI"
     arxiv_calls = [r for r in scholarly.requests if r.startswith("/api/query")]
@@ -141,7 +143,7 @@ def test_it_imports_what_it_can_when_the_services_are_unreachable(session, monke
     assert len(report.used) == 2  # both have a title and an abstract: nothing to look up
     ids = library.import_library(session, subscriber, b"2401.00001\n10.1000/xyz\n")
     assert ids.used == []
-    assert [reason.split(":")[0] for _, reason in ids.skipped] == [
+    assert [why.text("en").split(":")[0] for _, why in ids.skipped] == [
         "arXiv lookup failed", "Crossref lookup failed"]
 
 

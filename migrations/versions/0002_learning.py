@@ -10,7 +10,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = '0002'
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = None
@@ -51,7 +50,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('subscriber_id', 'key')
     )
     with op.batch_alter_table('libraryitem', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_libraryitem_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_libraryitem_subscriber_id'), ['subscriber_id'],
+                              unique=False)
 
     op.create_table('papervector',
     sa.Column('paper_id', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
@@ -74,7 +74,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rating', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rating_paper_id'), ['paper_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_rating_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rating_subscriber_id'), ['subscriber_id'],
+                              unique=False)
 
     op.create_table('subscribermodel',
     sa.Column('subscriber_id', sa.Integer(), nullable=False),

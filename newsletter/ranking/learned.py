@@ -18,12 +18,14 @@ subscriber. Scoring everyone is one dense matrix product plus one sparse one.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 QUALIFY = 3.0  # background deviations above the corpus' typical paper that qualify a paper
@@ -62,7 +64,7 @@ class Background:
     its vectors, and (for the lexical part) its BM25 rows and the corpus' stem frequencies."""
 
     vectors: np.ndarray  # (m, dims) unit rows
-    bm25: sp.csr_matrix | None = None  # (m, vocab) the same papers' BM25 term weights
+    bm25: sp.spmatrix | None = None  # (m, vocab) the same papers' BM25 term weights
     vocab: Mapping[str, int] = field(default_factory=dict)
     df: np.ndarray | None = None  # documents per stem in the whole corpus
     n_docs: int = 0
@@ -76,9 +78,14 @@ class Background:
         centred = self.vectors - (self.mean if self.mean is not None else 0)
         self.cov = centred.T @ centred / max(1, len(self.vectors) - 1)
 
-    def idf(self, stem: str) -> float:
-        seen = self.df[self.vocab[stem]] if stem in self.vocab and self.df is not None else 0
-        return math.log((self.n_docs + 1) / (seen + 1))
+        if self.bm25 is not None:  # training slices it by stem: columns are cheap in CSC
+            self.bm25 = sp.csc_matrix(self.bm25)
+        # Every stem's idf once, as a plain dict: training looks up thousands of stems each.
+        self.unseen_idf = math.log(self.n_docs + 1)
+        self.idf: dict[str, float] = {}
+        if self.df is not None and self.vocab:
+            values = np.log((self.n_docs + 1) / (np.asarray(self.df, np.float64) + 1))
+            self.idf = dict(zip(self.vocab, values[list(self.vocab.values())].tolist()))
 
 
 def _augment(m: np.ndarray) -> np.ndarray:
@@ -101,7 +108,7 @@ def train(positives: np.ndarray, negatives: np.ndarray, background: Background,
         r -= NEGATIVE_WEIGHT * n.sum(axis=0) / len(n)
     reg = np.full(dims + 1, RIDGE)
     reg[-1] = 1e-6  # the bias is not shrunk
-    solution = np.linalg.solve(a + np.diag(reg), r)
+    solution = scipy.linalg.solve(a + np.diag(reg), r, assume_a="pos")  # symmetric, positive
     w = solution[:-1]  # the bias solved with it is replaced by the background's centre
     spread = float(np.sqrt(max(w @ background.cov @ w, 1e-12)))
     bias = -float(w @ background.mean) / spread
@@ -115,16 +122,19 @@ def _lexical(pos_terms: Sequence[Mapping[str, float]], background: Background
     """The positives' distinctive stems, scaled so their score is in background units."""
     if not pos_terms or background.bm25 is None:
         return {}, 0.0
-    summed: Counter[str] = Counter()
+    summed: dict[str, float] = {}
     for item in pos_terms:
-        summed.update(item)
-    weighted = {t: w * background.idf(t) for t, w in summed.items()}
-    best = dict(sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))[:MODEL_TERMS])
-    vec = np.zeros(background.bm25.shape[1], np.float64)
-    for stem, w in best.items():
-        if stem in background.vocab:
-            vec[background.vocab[stem]] = w
-    scores = background.bm25 @ vec
+        for stem, w in item.items():
+            summed[stem] = summed.get(stem, 0.0) + w
+    idf, unseen = background.idf, background.unseen_idf
+    weighted = [(w * idf.get(t, unseen), t) for t, w in summed.items()]
+    best = {t: w for w, t in heapq.nlargest(MODEL_TERMS, weighted)}
+    known = [(background.vocab[t], w) for t, w in best.items() if t in background.vocab]
+    if known:
+        cols, weights = zip(*known)
+        scores = background.bm25[:, list(cols)] @ np.asarray(weights)
+    else:
+        scores = np.zeros(background.bm25.shape[0])
     spread = float(scores.std())
     if spread <= 0:
         return {}, 0.0

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, delete, select
+from threadpoolctl import threadpool_limits
 
 from newsletter.core.config import get_settings
 from newsletter.core.models import (
@@ -256,22 +257,29 @@ def retrain(session: Session, model: embedding.Embedder, bg: learned.Background,
     """Train and store the models of these subscribers; returns how many were stored.
     A subscriber with no example left (library emptied, ratings undone) loses the model."""
     trained = 0
-    for start in range(0, len(subscriber_ids), BATCH):
-        chunk = subscriber_ids[start:start + BATCH]
-        found = examples(session, model, chunk)
-        session.exec(delete(SubscriberModel).where(col(SubscriberModel.subscriber_id).in_(chunk)))
-        for sid, ex in found.items():
-            fitted = learned.train(np.asarray(ex.positives, np.float32).reshape(-1, model.dims),
-                                   np.asarray(ex.negatives, np.float32).reshape(-1, model.dims),
-                                   bg, ex.terms)
-            if fitted is None:
-                continue
-            session.add(SubscriberModel(
-                subscriber_id=sid, version=model.version, weights=embedding.to_bytes(
-                    fitted.weights), bias=fitted.bias, terms=fitted.terms,
-                positives=fitted.positives, negatives=fitted.negatives))
-            trained += 1
-        session.flush()
+    with threadpool_limits(1):  # many small solves: BLAS threads only fight each other
+        for start in range(0, len(subscriber_ids), BATCH):
+            trained += _retrain_chunk(session, model, bg, subscriber_ids[start:start + BATCH])
+    return trained
+
+
+def _retrain_chunk(session: Session, model: embedding.Embedder, bg: learned.Background,
+                   chunk: list[int]) -> int:
+    trained = 0
+    found = examples(session, model, chunk)
+    session.exec(delete(SubscriberModel).where(col(SubscriberModel.subscriber_id).in_(chunk)))
+    for sid, ex in found.items():
+        fitted = learned.train(np.asarray(ex.positives, np.float32).reshape(-1, model.dims),
+                               np.asarray(ex.negatives, np.float32).reshape(-1, model.dims),
+                               bg, ex.terms)
+        if fitted is None:
+            continue
+        session.add(SubscriberModel(
+            subscriber_id=sid, version=model.version, weights=embedding.to_bytes(fitted.weights),
+            bias=fitted.bias, terms=fitted.terms, positives=fitted.positives,
+            negatives=fitted.negatives))
+        trained += 1
+    session.flush()
     return trained
 
 

@@ -29,6 +29,7 @@ from newsletter.harvest import fetch
 from newsletter.harvest.entries import arxiv_id, find_doi
 from newsletter.harvest.feeds import FeedError, parse
 from newsletter.harvest.textclean import clean_text, collapse
+from newsletter.locale.i18n import Message, lazy
 from newsletter.ranking.rank import title_key
 
 MAX_BYTES = 5 * 2**20
@@ -44,7 +45,15 @@ _BARE_ARXIV = re.compile(r"\s*[\w.-]*/?\d{4}\.?\d{3,5}(v\d+)?\s*")
 
 
 class LibraryError(ValueError):
-    """The file cannot be read as a library; the message is one line."""
+    """The file cannot be read as a library: one line, worded in the reader's language by
+    `text(locale)` (`str()` is the English, for the CLI and logs)."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        super().__init__(message.text("en"))
+
+    def text(self, locale: str | None) -> str:
+        return self.message.text(locale)
 
 
 @dataclass
@@ -68,48 +77,56 @@ class Entry:
         return "title:" + title_key(self.title)[:290]
 
 
+Skips = list[tuple[str, Message]]  # (label, why), worded for the reader
+
+
 @dataclass
 class Report:
     """What an import did: the papers used (new or updated) and those skipped, with why."""
 
     format: str
     used: list[Entry] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (label, reason)
+    skipped: Skips = field(default_factory=list)
     added: int = 0
     updated: int = 0
 
     def lines(self) -> list[str]:
         out = [f"{self.format}: used {len(self.used)} papers ({self.added} new, "
                f"{self.updated} updated), skipped {len(self.skipped)}"]
-        out += [f"  skipped {label[:80]}: {reason}" for label, reason in self.skipped]
+        out += [f"  skipped {label}" for label in self.skipped_text("en")]
         return out
+
+    def skipped_text(self, locale: str | None) -> list[str]:
+        """"label: why" per skipped entry, in the reader's language."""
+        return [f"{label[:80]}: {why.text(locale)}" for label, why in self.skipped]
 
 
 # --- reading ---------------------------------------------------------------------------------
 
 
-Skips = list[tuple[str, str]]  # (label, reason)
-
-
 def parse_library(data: bytes, filename: str = "") -> tuple[str, list[Entry], Skips]:
     """(format, entries, skipped) from a file's bytes; LibraryError if it is not a library."""
     if len(data) > MAX_BYTES:
-        raise LibraryError(f"the file is larger than {MAX_BYTES // 2**20} MB")
+        raise LibraryError(lazy.gettext("the file is larger than %(mb)s MB", mb=MAX_BYTES // 2**20))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise LibraryError("the file is not UTF-8 text (export it as UTF-8)") from None
+        raise LibraryError(lazy.gettext("the file is not UTF-8 text (export it as UTF-8)")) \
+            from None
     if not text.strip():
-        raise LibraryError("the file is empty")
+        raise LibraryError(lazy.gettext("the file is empty"))
     kind = _detect(text, filename.lower())
     reader = {"bibtex": _bibtex, "ris": _ris, "csl-json": _csl_json, "ids": _id_lines}[kind]
     entries, skipped = reader(text)
     if len(entries) + len(skipped) > MAX_ENTRIES:
-        raise LibraryError(f"the file has {len(entries) + len(skipped)} entries; "
-                           f"at most {MAX_ENTRIES} can be imported")
+        raise LibraryError(lazy.gettext("the file has %(count)s entries; at most %(limit)s can"
+                                        " be imported", count=len(entries) + len(skipped),
+                                        limit=MAX_ENTRIES))
     if not entries:
-        first = f" ({skipped[0][1]})" if skipped else ""
-        raise LibraryError(f"no usable paper found in this {kind} file{first}")
+        if skipped:
+            raise LibraryError(lazy.gettext("no usable paper found in this %(kind)s file"
+                                            " (%(reason)s)", kind=kind, reason=skipped[0][1]))
+        raise LibraryError(lazy.gettext("no usable paper found in this %(kind)s file", kind=kind))
     return kind, entries, skipped
 
 
@@ -145,20 +162,22 @@ def _entry(label: str, *, title: Any = "", abstract: Any = "", authors: Any = ()
                  arxiv_id=found_arxiv, doi=found_doi)
 
 
-def _keep(entry: Entry, entries: list[Entry], skipped: list[tuple[str, str]]) -> None:
+def _keep(entry: Entry, entries: list[Entry], skipped: Skips) -> None:
     if entry.title or entry.arxiv_id or entry.doi:
         entries.append(entry)
     else:
-        skipped.append((entry.label, "no title, arXiv id or DOI"))
+        skipped.append((entry.label, lazy.gettext("no title, arXiv id or DOI")))
 
 
-def _bibtex(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
+def _bibtex(text: str) -> tuple[list[Entry], Skips]:
     library = bibtexparser.parse_string(text, append_middleware=[middlewares.SeparateCoAuthors()])
     if not library.entries and library.failed_blocks:
-        raise LibraryError(f"not valid BibTeX: {_first_line(library.failed_blocks[0].error)}")
+        raise LibraryError(lazy.gettext("not valid BibTeX: %(detail)s",
+                                        detail=_first_line(library.failed_blocks[0].error)))
     entries: list[Entry] = []
-    skipped = [(f"line {b.start_line + 1}", f"not valid BibTeX ({_first_line(b.error)})")
-               for b in library.failed_blocks]
+    skipped: Skips = [(f"line {b.start_line + 1}", lazy.gettext(
+        "not valid BibTeX (%(detail)s)", detail=_first_line(b.error)))
+        for b in library.failed_blocks]
     for item in library.entries:
         value = {k.lower(): fld.value for k, fld in item.fields_dict.items()}
         authors = value.get("author") or []
@@ -177,13 +196,14 @@ def _first_line(error: Any) -> str:
     return collapse(str(error).splitlines()[0] if str(error) else "syntax error")[:120]
 
 
-def _ris(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
+def _ris(text: str) -> tuple[list[Entry], Skips]:
     try:
         records = rispy.loads(text, skip_unknown_tags=True)
     except Exception as error:  # noqa: BLE001  (rispy raises bare IOError/ValueError kinds)
-        raise LibraryError(f"not valid RIS: {_first_line(error)}") from None
+        raise LibraryError(lazy.gettext("not valid RIS: %(detail)s",
+                                        detail=_first_line(error))) from None
     entries: list[Entry] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: Skips = []
     for rec in records:
         title = rec.get("title") or rec.get("primary_title") or ""
         urls = rec.get("urls") or []
@@ -196,19 +216,19 @@ def _ris(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
     return entries, skipped
 
 
-def _csl_json(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
+def _csl_json(text: str) -> tuple[list[Entry], Skips]:
     try:
         items = json.loads(text)
     except ValueError as error:
-        raise LibraryError(f"not valid JSON: {error}") from None
+        raise LibraryError(lazy.gettext("not valid JSON: %(detail)s", detail=str(error))) from None
     items = items.get("items", [items]) if isinstance(items, dict) else items
     if not isinstance(items, list):
-        raise LibraryError("not CSL-JSON: expected a list of items")
+        raise LibraryError(lazy.gettext("not CSL-JSON: expected a list of items"))
     entries: list[Entry] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: Skips = []
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict):
-            skipped.append((f"item {n}", "not a CSL-JSON item"))
+            skipped.append((f"item {n}", lazy.gettext("not a CSL-JSON item")))
             continue
         authors = [a.get("literal") or " ".join(filter(None, (a.get("given"), a.get("family"))))
                    for a in item.get("author") or [] if isinstance(a, dict)]
@@ -221,9 +241,9 @@ def _csl_json(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
     return entries, skipped
 
 
-def _id_lines(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
+def _id_lines(text: str) -> tuple[list[Entry], Skips]:
     entries: list[Entry] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: Skips = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -232,18 +252,18 @@ def _id_lines(text: str) -> tuple[list[Entry], list[tuple[str, str]]]:
         if entry.arxiv_id or entry.doi:
             entries.append(entry)
         else:
-            skipped.append((line[:80], "not an arXiv id or DOI"))
+            skipped.append((line[:80], lazy.gettext("not an arXiv id or DOI")))
     return entries, skipped
 
 
 # --- resolving bare ids ----------------------------------------------------------------------
 
 
-def resolve(entries: list[Entry]) -> list[tuple[str, str]]:
+def resolve(entries: list[Entry]) -> Skips:
     """Fill in entries that have an id but no abstract (arXiv API, then Crossref), in place.
     Returns the entries it gave up on as (label, reason); they stay usable if they have a
     title. One refused connection stops further lookups at that service."""
-    failed: list[tuple[str, str]] = []
+    failed: Skips = []
     todo = [e for e in entries if e.arxiv_id and not e.abstract]
     for start in range(0, len(todo), ARXIV_BATCH):
         batch = todo[start:start + ARXIV_BATCH]
@@ -253,14 +273,15 @@ def resolve(entries: list[Entry]) -> list[tuple[str, str]]:
                                    f"&max_results={len(batch)}", kind="arxiv_api")
             found = {p.id.removeprefix("arxiv:"): p for p in parse("arxiv_api", data)}
         except FeedError as error:
-            failed += [(e.label, f"arXiv lookup failed: {error.message}") for e in batch]
-            for e in todo[start + ARXIV_BATCH:]:
-                failed.append((e.label, "arXiv lookup skipped after an earlier failure"))
+            why = lazy.gettext("arXiv lookup failed: %(error)s", error=error.message)
+            failed += [(e.label, why) for e in batch]
+            later = lazy.gettext("arXiv lookup skipped after an earlier failure")
+            failed += [(e.label, later) for e in todo[start + ARXIV_BATCH:]]
             break
         for e in batch:
             paper = found.get(e.arxiv_id)
             if paper is None:
-                failed.append((e.label, "arXiv does not know this id"))
+                failed.append((e.label, lazy.gettext("arXiv does not know this id")))
                 continue
             e.title, e.abstract = e.title or paper.title, paper.abstract
             e.authors = e.authors or list(paper.authors)
@@ -269,7 +290,8 @@ def resolve(entries: list[Entry]) -> list[tuple[str, str]]:
     gave_up = False
     for e in (e for e in entries if e.doi and not e.arxiv_id and not e.abstract):
         if gave_up:
-            failed.append((e.label, "Crossref lookup skipped after an earlier failure"))
+            failed.append((e.label, lazy.gettext(
+                "Crossref lookup skipped after an earlier failure")))
             continue
         try:
             data = fetch.get_bytes(f"{CROSSREF_API}{quote(e.doi, safe='/')}"
@@ -277,12 +299,13 @@ def resolve(entries: list[Entry]) -> list[tuple[str, str]]:
             work = json.loads(data).get("message") or {}
         except FeedError as error:
             unknown = "HTTP 404" in error.message
-            failed.append((e.label, "Crossref does not know this DOI" if unknown
-                           else f"Crossref lookup failed: {error.message}"))
+            failed.append((e.label, lazy.gettext("Crossref does not know this DOI") if unknown
+                           else lazy.gettext("Crossref lookup failed: %(error)s",
+                                             error=error.message)))
             gave_up = not unknown
             continue
         except (ValueError, AttributeError):
-            failed.append((e.label, "Crossref sent an unreadable answer"))
+            failed.append((e.label, lazy.gettext("Crossref sent an unreadable answer")))
             continue
         _from_crossref(e, work)
     return failed
@@ -314,16 +337,16 @@ def import_library(session: Session, subscriber: Subscriber, data: bytes, filena
     if lookup:
         failures = dict(resolve(entries))
     else:
-        failures = {e.label: "not looked up" for e in entries if not e.abstract}
+        failures = {e.label: lazy.gettext("not looked up") for e in entries if not e.abstract}
     existing = {item.key: item for item in session.exec(
         select(LibraryItem).where(LibraryItem.subscriber_id == subscriber.id))}
     seen: set[str] = set()
     for e in entries:
         if not e.title:
-            report.skipped.append((e.label, failures.get(e.label, "no title")))
+            report.skipped.append((e.label, failures.get(e.label, lazy.gettext("no title"))))
             continue
         if e.key in seen:
-            report.skipped.append((e.label, "listed twice in this file"))
+            report.skipped.append((e.label, lazy.gettext("listed twice in this file")))
             continue
         seen.add(e.key)
         item = existing.get(e.key)
@@ -339,7 +362,8 @@ def import_library(session: Session, subscriber: Subscriber, data: bytes, filena
         report.used.append(e)
     if len(existing) + report.added > MAX_ENTRIES:
         session.rollback()
-        raise LibraryError(f"a library holds at most {MAX_ENTRIES} papers")
+        raise LibraryError(lazy.gettext("a library holds at most %(limit)s papers",
+                                        limit=MAX_ENTRIES))
     from newsletter.ranking import learning
 
     learning.mark_stale(session, subscriber.id)

@@ -108,9 +108,9 @@ def library_import(token: str, request: Request, session: SessionDep,
     except library.LibraryError as error:
         return preferences_view(request, session, subscriber, status=422, errors={
             "library": translator(locale).gettext(
-            "Nothing was imported: %(reason)s.", reason=str(error))})
+            "Nothing was imported: %(reason)s.", reason=error.text(locale))})
     learning.refresh(session, None, [subscriber.id])
-    skipped = [f"{label}: {reason}" for r in reports for label, reason in r.skipped]
+    skipped = [line for r in reports for line in r.skipped_text(locale)]
     notice = translator(locale).gettext("Imported %(used)s papers; skipped %(skipped)s.",
                                         used=sum(len(r.used) for r in reports),
                                         skipped=len(skipped))
