@@ -5,7 +5,8 @@ from __future__ import annotations
 ARXIV_CATEGORIES: dict[str, str] = {
     "cs.AI": "Artificial Intelligence", "cs.CL": "Computation and Language",
     "cs.CV": "Computer Vision and Pattern Recognition", "cs.LG": "Machine Learning",
-    "cs.IR": "Information Retrieval", "cs.RO": "Robotics", "cs.NE": "Neural and Evolutionary Computing",
+    "cs.IR": "Information Retrieval", "cs.RO": "Robotics",
+    "cs.NE": "Neural and Evolutionary Computing",
     "cs.HC": "Human-Computer Interaction", "cs.CR": "Cryptography and Security",
     "cs.DB": "Databases", "cs.DC": "Distributed, Parallel, and Cluster Computing",
     "cs.DS": "Data Structures and Algorithms", "cs.SE": "Software Engineering",
@@ -25,6 +26,7 @@ ARXIV_CATEGORIES: dict[str, str] = {
     "cond-mat.dis-nn": "Disordered Systems and Neural Networks", "quant-ph": "Quantum Physics",
     "hep-th": "High Energy Physics - Theory", "hep-ph": "High Energy Physics - Phenomenology",
     "gr-qc": "General Relativity and Quantum Cosmology", "astro-ph.GA": "Astrophysics of Galaxies",
-    "astro-ph.CO": "Cosmology and Nongalactic Astrophysics", "astro-ph.HE": "High Energy Astrophysics",
-    "astro-ph.SR": "Solar and Stellar Astrophysics", "astro-ph.EP": "Earth and Planetary Astrophysics",
+    "astro-ph.CO": "Cosmology and Nongalactic Astrophysics",
+    "astro-ph.HE": "High Energy Astrophysics", "astro-ph.SR": "Solar and Stellar Astrophysics",
+    "astro-ph.EP": "Earth and Planetary Astrophysics",
 }
