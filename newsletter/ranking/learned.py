@@ -33,6 +33,7 @@ RIDGE = 0.05  # regularisation; the examples' total weight is ~2
 NEGATIVE_WEIGHT = 1.0  # all the disliked papers together weigh this much
 BACKGROUND_WEIGHT = 1.0  # the whole background sample weighs as much as all the positives
 ITEM_TERMS = 30  # stems kept per library item (stored with it)
+LEXICAL_ITEMS = 60  # the positives (latest first) whose stems make the lexical part
 MODEL_TERMS = 120  # stems kept per model
 LEXICAL_WEIGHT = 1.5  # the lexical part's weight beside the dense one (bench/quality.py)
 
@@ -123,18 +124,22 @@ def _lexical(pos_terms: Sequence[Mapping[str, float]], background: Background
     if not pos_terms or background.bm25 is None:
         return {}, 0.0
     summed: dict[str, float] = {}
-    for item in pos_terms:
+    for item in pos_terms[-LEXICAL_ITEMS:]:  # plenty to find a field's words; bounds the cost
         for stem, w in item.items():
             summed[stem] = summed.get(stem, 0.0) + w
     idf, unseen = background.idf, background.unseen_idf
     weighted = [(w * idf.get(t, unseen), t) for t, w in summed.items()]
     best = {t: w for w, t in heapq.nlargest(MODEL_TERMS, weighted)}
     known = [(background.vocab[t], w) for t, w in best.items() if t in background.vocab]
-    if known:
-        cols, weights = zip(*known)
-        scores = background.bm25[:, list(cols)] @ np.asarray(weights)
-    else:
-        scores = np.zeros(background.bm25.shape[0])
+    scores = np.zeros(background.bm25.shape[0])
+    if known:  # the chosen columns of the CSC matrix, read directly (no sliced copy)
+        cols, weights = (np.asarray(x) for x in zip(*known))
+        indptr, m = background.bm25.indptr, background.bm25
+        starts, ends = indptr[cols], indptr[cols + 1]
+        at = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+        if len(at):
+            scores = np.bincount(m.indices[at], weights=m.data[at] * np.repeat(
+                weights, ends - starts), minlength=len(scores))
     spread = float(scores.std())
     if spread <= 0:
         return {}, 0.0
