@@ -224,3 +224,17 @@ def test_it_still_drops_papers_with_an_excluded_word(session, papers):
     learning.refresh(session)
     picks = candidates.select_papers(session, subscriber, limit=15)
     assert picks and not any("JWST" in p.paper.title + p.paper.abstract for p in picks)
+
+
+def test_it_learns_from_the_cli_and_says_what_it_did(session, papers):
+    from typer.testing import CliRunner
+
+    from newsletter.cli import app
+
+    runner = CliRunner()
+    assert "nothing to learn" in runner.invoke(app, ["learn"]).output
+    with_library(session, "cell", keywords=())
+    result = runner.invoke(app, ["learn", "--email", "cell@example.org"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(papers)} papers and 12 library items embedded, 1 models trained" in \
+        " ".join(result.output.split())

@@ -109,3 +109,26 @@ def test_it_undoes_a_vote_cast_from_the_email(client, session, papers):
     undone = client.post(link, data={"csrf_token": form.select_one("input")["value"]})
     assert undone.status_code == 200 and "was removed" in text_of(undone)
     assert count(session, Rating) == 0
+
+
+def test_it_imports_pasted_ids_through_the_arxiv_api(client, session, papers, monkeypatch):
+    from newsletter.core import config
+    from tests.fake_scholarly import ScholarlyServer
+
+    server = ScholarlyServer(arxiv={"2308.04079": {
+        "title": "3D Gaussian Splatting for Real-Time Radiance Field Rendering",
+        "abstract": "We introduce 3D Gaussians for real-time novel view synthesis.",
+        "authors": ["Bernhard Kerbl"]}})
+    monkeypatch.setenv("FEED_BASE_OVERRIDE", server.url)
+    config.get_settings.cache_clear()
+    try:
+        subscriber = make_subscriber(session, keywords=())
+        path = f"/preferences/{token('preferences', subscriber)}"
+        response = client.post(f"{path}/library", data={
+            "csrf_token": csrf(client, path), "ids": "2308.04079\n2401.99999"})
+    finally:
+        server.close()
+    assert "Imported 1 paper; skipped 1." in text_of(response)
+    assert "2401.99999: arXiv does not know this id" in text_of(response)
+    [item] = session.exec(select(LibraryItem)).all()
+    assert (item.key, item.origin) == ("arxiv:2308.04079", "ids")

@@ -111,9 +111,10 @@ def library_import(token: str, request: Request, session: SessionDep,
             "Nothing was imported: %(reason)s.", reason=error.text(locale))})
     learning.refresh(session, None, [subscriber.id])
     skipped = [line for r in reports for line in r.skipped_text(locale)]
-    notice = translator(locale).gettext("Imported %(used)s papers; skipped %(skipped)s.",
-                                        used=sum(len(r.used) for r in reports),
-                                        skipped=len(skipped))
+    used = sum(len(r.used) for r in reports)
+    notice = translator(locale).ngettext("Imported %(num)s paper; skipped %(skipped)s.",
+                                         "Imported %(num)s papers; skipped %(skipped)s.", used,
+                                         skipped=len(skipped))
     return preferences_view(request, session, subscriber, notice=notice, details=skipped[:50])
 
 
