@@ -42,6 +42,8 @@ app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args
                   pretty_exceptions_enable=False, cls=Commands)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+sources_app = typer.Typer(help="The feed catalogue: list it, enable or disable a source.")
+app.add_typer(sources_app, name="sources")
 
 Opt = typer.Option
 
@@ -154,6 +156,55 @@ def print_results(results: list, *, dry_run: bool = False) -> None:
         table.add_row(row["source"], row["status"], str(row["papers"]), str(row["new"]),
                       str(row["updated"]), row.get("error") or "")
     out.print(table)
+
+
+@sources_app.callback(invoke_without_command=True)
+def sources(
+    ctx: typer.Context,
+    as_json: Annotated[bool, Opt("--json", help="One source per line: name, label, field, "
+                                 "kind, url, enabled.")] = False,
+):
+    """List every source: the preprint servers and the journal catalogue, on or off."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from newsletter.core.db import session_scope
+    from newsletter.harvest.sources import list_sources
+
+    with session_scope() as session:
+        rows = list_sources(session)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    table = Table("name", "label", "field", "kind", "enabled")  # URLs: --json
+    for row in rows:
+        table.add_row(row["name"], row["label"], row["field"], row["kind"],
+                      "yes" if row["enabled"] else "no")
+    out.print(table)
+
+
+def _switch_source(name: str, enabled: bool) -> None:
+    from newsletter.core.db import session_scope
+    from newsletter.harvest.sources import set_enabled
+
+    with session_scope() as session:
+        try:
+            set_enabled(session, name, enabled)
+        except KeyError:
+            fail(f"no source named {name!r} (see `newsletter sources`)")
+    out.print(f"{name}: {'enabled' if enabled else 'disabled'}")
+
+
+@sources_app.command("enable")
+def sources_enable(name: str):
+    """Harvest this source with the enabled ones (every freshness window)."""
+    _switch_source(name, True)
+
+
+@sources_app.command("disable")
+def sources_disable(name: str):
+    """Stop harvesting this source unless a subscriber's interests name it."""
+    _switch_source(name, False)
 
 
 @app.command()

@@ -413,14 +413,17 @@ def test_harvest_creates_feeds_for_arxiv_categories_on_demand(session, server):
 def test_ensure_sources_is_idempotent_and_keeps_an_operators_choice(session):
     ensure_sources(session)
     nature = session.exec(select(Source).where(Source.name == "nature")).one()
-    assert nature.enabled is False and nature.kind == "rss" and nature.label == "Nature"
-    nature.enabled = True
-    session.add(nature)
+    assert nature.enabled is True and nature.kind == "rss" and nature.label == "Nature"
+    prb = session.exec(select(Source).where(Source.name == "prb")).one()
+    assert prb.enabled is False
+    nature.enabled, prb.enabled = False, True
+    session.add_all([nature, prb])
     session.commit()
     ensure_sources(session)
     rows = session.exec(select(Source)).all()
     assert len(rows) == len(DEFAULT_SOURCES)
-    assert session.exec(select(Source).where(Source.name == "nature")).one().enabled is True
+    assert session.exec(select(Source).where(Source.name == "nature")).one().enabled is False
+    assert session.exec(select(Source).where(Source.name == "prb")).one().enabled is True
     names = {r.name for r in rows}
     assert {
         "arxiv-cs.CL",

@@ -1,8 +1,9 @@
 """The source registry: which feeds we harvest, seeded into the `source` table.
 
 `DEFAULT_SOURCES` is data: arXiv RSS per category (and one combined feed), an arXiv API query,
-bioRxiv and medRxiv through api.biorxiv.org, and journal feeds (disabled until an operator
-enables them). `ensure_sources` inserts missing rows and never touches existing ones, so an
+bioRxiv and medRxiv through api.biorxiv.org, and the journal catalogue read from
+`data/sources.toml` (the flagship journals on by default, the rest there for subscribers and
+operators to choose). `ensure_sources` inserts missing rows and never touches existing ones, so an
 operator's `enabled` choice survives upgrades. `sources_for` tells the pipeline which sources a
 subscriber's interests need, so it refreshes only those. `file_source` finds (or adds) the
 source an imported feed file belongs to.
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from newsletter.core.models import InterestKind, Source
+from newsletter.harvest.feeds import KINDS
 from newsletter.harvest.textclean import collapse
 
 ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
@@ -34,6 +39,7 @@ ARXIV_API = (
 BIORXIV_API = "https://api.biorxiv.org/details/{server}/{{from}}/{{to}}/{{cursor}}/json"
 _ARXIV_RSS_URL = re.compile(r"^(?:rss|export)\.arxiv\.org/rss/([A-Za-z.+-]+)$")
 ARXIV_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
+PREPRINTS = "preprints"  # the catalogue field of arXiv, bioRxiv and medRxiv
 ARXIV_ARCHIVES = frozenset(
     "cs math physics stat econ eess q-bio q-fin astro-ph cond-mat gr-qc hep-ex hep-lat hep-ph "
     "hep-th math-ph nlin nucl-ex nucl-th quant-ph".split()
@@ -47,12 +53,39 @@ class SourceSpec:
     url: str
     label: str
     enabled: bool = True
+    field: str = PREPRINTS
 
 
 def arxiv_rss_source(category: str, *, enabled: bool = True) -> SourceSpec:
     return SourceSpec(
         f"arxiv-{category}", "arxiv_rss", ARXIV_RSS.format(categories=category), "arXiv", enabled
     )
+
+
+class CatalogueError(ValueError):
+    """The shipped catalogue is malformed: a packaging mistake, reported with the entry."""
+
+
+@cache
+def journal_catalogue() -> tuple[SourceSpec, ...]:
+    """The journal feeds of `data/sources.toml`, checked once: unique names, known kinds."""
+    text = resources.files("newsletter.harvest").joinpath("data/sources.toml").read_text("utf-8")
+    return parse_catalogue(text)
+
+
+def parse_catalogue(text: str) -> tuple[SourceSpec, ...]:
+    specs: list[SourceSpec] = []
+    for number, entry in enumerate(tomllib.loads(text).get("journal", []), 1):
+        missing = [k for k in ("name", "label", "field", "url") if not entry.get(k)]
+        if missing:
+            raise CatalogueError(f"journal #{number}: missing {', '.join(missing)}")
+        if entry.get("kind", "rss") not in KINDS:
+            raise CatalogueError(f"journal {entry['name']!r}: unknown kind {entry['kind']!r}")
+        if any(spec.name == entry["name"] for spec in specs):
+            raise CatalogueError(f"journal {entry['name']!r} is listed twice")
+        specs.append(SourceSpec(entry["name"], entry.get("kind", "rss"), entry["url"],
+                                entry["label"], bool(entry.get("enabled", False)), entry["field"]))
+    return tuple(specs)
 
 
 DEFAULT_CATEGORIES = (
@@ -79,25 +112,7 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     ),
     SourceSpec("biorxiv", "biorxiv", BIORXIV_API.format(server="biorxiv"), "bioRxiv"),
     SourceSpec("medrxiv", "biorxiv", BIORXIV_API.format(server="medrxiv"), "medRxiv"),
-    SourceSpec("nature", "rss", "https://www.nature.com/nature.rss", "Nature", enabled=False),
-    SourceSpec(
-        "science",
-        "rss",
-        "https://www.science.org/action/showFeed?type=etoc&feed=rss&jc=science",
-        "Science",
-        enabled=False,
-    ),
-    SourceSpec("cell", "rss", "https://www.cell.com/cell/current.rss", "Cell", enabled=False),
-    SourceSpec(
-        "pnas",
-        "rss",
-        "https://www.pnas.org/action/showFeed?type=etoc&feed=rss&jc=pnas",
-        "PNAS",
-        enabled=False,
-    ),
-    SourceSpec(
-        "prl", "rss", "https://feeds.aps.org/rss/recent/prl.xml", "Phys. Rev. Lett.", enabled=False
-    ),
+    *journal_catalogue(),
 )
 
 # How many days back the bioRxiv API window reaches (posts appear with a delay of a day or two).
@@ -154,6 +169,34 @@ def _insert(session: Session, spec: SourceSpec) -> Source:
     except IntegrityError:
         session.rollback()
         return session.exec(select(Source).where(Source.name == spec.name)).one()
+    return row
+
+
+def source_field(name: str) -> str:
+    """The catalogue field of a source; feeds created on demand (arXiv categories) are preprints."""
+    spec = next((s for s in DEFAULT_SOURCES if s.name == name), None)
+    return spec.field if spec else PREPRINTS
+
+
+def list_sources(session: Session) -> list[dict[str, Any]]:
+    """Every source with the operator's current `enabled`, in catalogue order then by name."""
+    ensure_sources(session)
+    order = {spec.name: i for i, spec in enumerate(DEFAULT_SOURCES)}
+    rows = sorted(session.exec(select(Source)).all(),
+                  key=lambda r: (order.get(r.name, len(order)), r.name))
+    return [{"name": r.name, "label": r.label, "field": source_field(r.name), "kind": r.kind,
+             "url": r.url, "enabled": r.enabled} for r in rows]
+
+
+def set_enabled(session: Session, name: str, enabled: bool) -> Source:
+    """An operator turns a source on or off; unknown names raise `KeyError` (nothing changes)."""
+    ensure_sources(session)
+    row = ensure_source(session, name)
+    if row is None:
+        raise KeyError(name)
+    row.enabled = enabled
+    session.add(row)
+    session.commit()
     return row
 
 
