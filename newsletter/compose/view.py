@@ -45,6 +45,7 @@ from newsletter.core.models import (
     Paper,
     Subscriber,
 )
+from newsletter.core.richtext import safe_markup
 from newsletter.locale import i18n
 from newsletter.ranking.candidates import Pick, explain_papers, profiles_for
 from newsletter.subscribers.lifecycle import PENDING_DAYS
@@ -78,6 +79,9 @@ class CardView:
     pdf_url: str | None = None
     more_url: str | None = None
     less_url: str | None = None
+    title_html: str | None = None  # sub/sup/i/b kept (core.richtext); sanitised again here
+    doi_url: str | None = None  # https://doi.org/<doi>: the article at its publisher
+    preprint_url: str | None = None  # the arXiv preprint of a journal paper (one paper, once)
 
 
 @dataclass
@@ -99,10 +103,10 @@ class DigestView:
 # --- pure rendering ---------------------------------------------------------------------
 
 @cache
-def _link_labels(locale: str) -> tuple[str, str, str, str]:
+def _link_labels(locale: str) -> tuple[str, ...]:
     tr = i18n.translator(locale)
-    return (tr.gettext("Abstract"), tr.gettext("PDF"), tr.gettext("More like this"),
-            tr.gettext("Less like this"))
+    return (tr.gettext("Abstract"), tr.gettext("DOI"), tr.gettext("Preprint"), tr.gettext("PDF"),
+            tr.gettext("More like this"), tr.gettext("Less like this"))
 
 
 def _card(card: CardView, locale: str) -> dict:
@@ -116,12 +120,16 @@ def _card(card: CardView, locale: str) -> dict:
     more_authors = i18n.translator(locale).ngettext(
         "+%(num)s more", "+%(num)s more", hidden) if hidden else ""
     links = [Link(label, safe_url(url)) for label, url in zip(_link_labels(locale), (
-        card.abstract_url, card.pdf_url, card.more_url, card.less_url))]
+        card.abstract_url, card.doi_url, card.preprint_url, card.pdf_url, card.more_url,
+        card.less_url))]
     badge = card.source + (f" ({card.category})" if card.category else "") \
         + (f" {card.date.isoformat()}" if card.date else "")
     return {
         "n": card.n, "num": f"{card.n:02d}", "badge": one_line(badge, 120),
-        "title": one_line(card.title, render.MAX_TITLE), "url": safe_url(card.url),
+        "title": (title := one_line(card.title, render.MAX_TITLE)),
+        # A title cut short loses its markup's balance: the cut plain text is shown then.
+        "title_html": safe_markup(card.title_html if title == card.title else None, title),
+        "url": safe_url(card.url),
         "authors": authors, "more_authors": more_authors,
         "authors_text": ", ".join(a["name"] + (" ★" if a["followed"] else "")
                                   for a in authors) + (f" {more_authors}" if hidden else ""),
@@ -265,6 +273,16 @@ def source_label(paper: Paper) -> str:
     return SOURCE_LABELS.get((paper.source or "").lower()) or paper.journal or paper.source
 
 
+def is_preprint(paper: Paper) -> bool:
+    return (paper.source or "").lower() in SOURCE_LABELS
+
+
+def doi_url(paper: Paper) -> str | None:
+    """The DOI resolver's link for a journal's DOI (arXiv's own 10.48550 DOIs add nothing)."""
+    doi = (paper.doi or "").strip()
+    return f"https://doi.org/{doi}" if doi and not doi.startswith("10.48550/") else None
+
+
 def _confirmed(pick: Pick) -> list:
     """The pick's structured reasons if they say what selection recorded (its English
     words); otherwise (interests changed since, or a hand-made item) the recorded words
@@ -285,7 +303,10 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             n=n, title=paper.title, authors=list(paper.authors or []),
             summary=summary or cut_at_sentence(paper.abstract),
             source=source_label(paper),
-            category=paper.primary_category or (paper.categories or [None])[0],
+            # A journal's categories are its sections ("Research Article"): the name says it.
+            category=(paper.primary_category or (paper.categories or [None])[0]
+                      if is_preprint(paper) else None),
+            title_html=paper.title_html, doi_url=doi_url(paper),
             date=paper.published, reason=pick.reason, reasons=_confirmed(pick),
             followed=followed,
             # the click redirect (it reads its own token keys, so track builds the URL)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import model_validator
 from sqlalchemy import JSON, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 
@@ -83,6 +84,8 @@ class Subscriber(SQLModel, table=True):
     frequency: str = Field(default="daily", max_length=8)  # daily | weekly
     weekday: int = 0  # for weekly: 0 = Monday
     max_papers: int = 10
+    # Journals' news, comment, editorials and corrections too (after the research); off by default.
+    include_news: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     token_version: int = 1
     consent_at: dt.datetime | None = None
     consent_source: str | None = Field(default=None, max_length=64)
@@ -145,6 +148,12 @@ class PaperBase(SQLModel):
     doi: str | None = Field(default=None, max_length=300, index=True)
     source: str = Field(default="", max_length=64)  # arxiv | biorxiv | medrxiv | journal name
     journal: str | None = Field(default=None, max_length=200)
+    # research | news | comment | editorial | correction (harvest.articletype): research first
+    article_type: str = Field(default="research", max_length=16,
+                              sa_column_kwargs={"server_default": "research"})
+    # The title with its sub/sup/i/b markup (textclean.allowed_markup) when it has any, so
+    # cards can show La<sub>4</sub>Ni<sub>3</sub>O<sub>10</sub>; `title` stays plain text.
+    title_html: str | None = Field(default=None, sa_type=Text)
 
 
 class Paper(PaperBase, table=True):

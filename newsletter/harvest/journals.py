@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 from newsletter.core.models import PaperBase
+from newsletter.core.richtext import title_markup
+from newsletter.harvest.articletype import classify
 from newsletter.harvest.authors import split_authors
 from newsletter.harvest.entries import arxiv_id, authors_of, doi_of, parse_date, terms
 from newsletter.harvest.rawxml import ItemExtras
@@ -84,9 +86,14 @@ def journal_paper(
         None,
     )
     categories = terms(entry)
+    title = _TITLE_PREFIX.sub("", clean_text(entry.get("title")))
+    markup = title_markup(entry.get("title"))
+    sections = [entry.get("prism_section") or "", entry.get("dc_type") or "", *categories]
     return PaperBase(
         id=paper_id,
-        title=_TITLE_PREFIX.sub("", clean_text(entry.get("title"))),
+        title=title,
+        title_html=_TITLE_PREFIX.sub("", markup) if markup else None,
+        article_type=classify(title, doi, sections),
         authors=authors,
         abstract=abstract,
         categories=categories,

@@ -200,6 +200,20 @@ def set_enabled(session: Session, name: str, enabled: bool) -> Source:
     return row
 
 
+def catalogue_spec(value: str) -> SourceSpec | None:
+    """The source a subscriber's `source` interest means, by name or by label ("Nature")."""
+    folded = value.strip().casefold()
+    return next((s for s in DEFAULT_SOURCES if folded in (s.name.casefold(), s.label.casefold())),
+                None)
+
+
+def source_aliases(value: str) -> list[str]:
+    """A source interest as papers may carry it: as typed, the catalogue name, the label
+    (journal papers are stored under their source's label, the name of the card's badge)."""
+    spec = catalogue_spec(value)
+    return list(dict.fromkeys([value, spec.name, spec.label] if spec else [value]))
+
+
 def sources_for(interests: Iterable[Any]) -> list[str]:
     """Source names a subscriber's interests need.
 
@@ -220,7 +234,8 @@ def sources_for(interests: Iterable[Any]) -> list[str]:
             else:  # a bioRxiv/medRxiv subject ("genomics") is not an arXiv category
                 names.update(("biorxiv", "medrxiv"))
         elif kind == InterestKind.SOURCE and value:
-            names.add(value)
+            spec = catalogue_spec(value)
+            names.add(spec.name if spec else value)
         elif kind in (InterestKind.KEYWORD, InterestKind.AUTHOR):
             broad = True
     if broad or not names:

@@ -11,6 +11,7 @@ outside their own window.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import threading
@@ -35,6 +36,8 @@ from newsletter.core.models import (
     as_utc,
     utcnow,
 )
+from newsletter.harvest.articletype import RESEARCH
+from newsletter.harvest.sources import source_aliases
 from newsletter.locale.i18n import reason_text
 from newsletter.ranking import learning, rank
 
@@ -155,7 +158,8 @@ def profiles_for(session: Session, subscribers: list[Subscriber],
     return {sid: rank.Profile(
         keywords=kinds[InterestKind.KEYWORD], categories=kinds[InterestKind.CATEGORY],
         authors=kinds[InterestKind.AUTHOR], excludes=kinds[InterestKind.EXCLUDE],
-        sources=kinds[InterestKind.SOURCE], term_weights=rank.feedback_weights(signals[sid]),
+        sources=[alias for value in kinds[InterestKind.SOURCE] for alias in source_aliases(value)],
+        term_weights=rank.feedback_weights(signals[sid]),
     ) for sid, kinds in by_kind.items()}
 
 
@@ -182,10 +186,12 @@ class WindowIndex:
     announce_types: list[str | None]
     dois: list[str]
     corpus: rank.Corpus
+    article_types: list[str] = field(default_factory=list)
     # Derived once, so that blocking a subscriber's papers is a few array operations.
     position: dict[str, int] = field(default_factory=dict)
     seen_at: np.ndarray = field(default_factory=lambda: np.zeros(0))  # first_seen, epoch s
     wrong_type: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    not_research: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # news etc.
     by_canonical: dict[str, list[int]] = field(default_factory=dict)
     by_doi: dict[str, list[int]] = field(default_factory=dict)
     shared_dois: list[list[int]] = field(default_factory=list)  # papers that share a DOI
@@ -197,6 +203,8 @@ class WindowIndex:
         self.seen_at = np.asarray([_epoch(t) for t in self.first_seen], np.float64)
         self.wrong_type = np.asarray([t not in ANNOUNCE_TYPES for t in self.announce_types],
                                      bool)
+        self.not_research = np.asarray(
+            [t != RESEARCH for t in self.article_types or [RESEARCH] * len(self.ids)], bool)
         for i, pid in enumerate(self.ids):
             self.by_canonical.setdefault(_canonical(pid), []).append(i)
         for i, doi in enumerate(self.dois):
@@ -233,6 +241,7 @@ def window_index(session: Session, now: dt.datetime) -> WindowIndex:
         ids=[p.id for p in papers], first_seen=[as_utc(p.first_seen) for p in papers],
         announce_types=[p.announce_type or None for p in papers],
         dois=[(p.doi or "").lower() for p in papers],
+        article_types=[p.article_type or RESEARCH for p in papers],
         corpus=rank.Corpus([_doc(p) for p in papers]),
     )
     with _index_lock:
@@ -245,12 +254,15 @@ def blocked(session: Session, subscriber: Subscriber, now: dt.datetime,
     """Papers of the index this subscriber may not get: outside their window, or had."""
     since = window_start(session, subscriber, now)
     sent_ids, seen_dois = already_sent(session, subscriber, building)
-    return _blocked(index, since, now, sent_ids, seen_dois)
+    return _blocked(index, since, now, sent_ids, seen_dois, news=subscriber.include_news)
 
 
 def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent_ids: set[str],
-             sent_dois: set[str]) -> frozenset[int]:
+             sent_dois: set[str], *, news: bool = False) -> frozenset[int]:
+    """`news`: journals' news, comment, editorials and corrections may come too."""
     out = (index.seen_at < _epoch(since)) | (index.seen_at > _epoch(now)) | index.wrong_type
+    if not news:
+        out |= index.not_research
     for pid in sent_ids:
         out[index.by_canonical.get(pid, [])] = True
     for doi in sent_dois:
@@ -304,11 +316,8 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
             profile.blocked = profile.blocked | own[subscriber.id]
         if len(profile.blocked) < len(index.ids):
             by_limit.setdefault(limit or subscriber.max_papers, []).append(n)
-    ranked: dict[int, list[tuple[int, float, bool]]] = {}
-    for size, members in by_limit.items():
-        ranking = rank.rank(index.corpus, [profiles[subscribers[n].id] for n in members],
-                            limit=size)
-        ranked.update({n: ranking.for_profile(row) for row, n in enumerate(members)})
+    ranked = _rank_by_size(index, [profiles[s.id] for s in subscribers], by_limit)
+    _add_news(index, subscribers, profiles, ranked, starts, had, now, limit)
     wanted = {index.ids[i] for picks in ranked.values() for i, _, _ in picks}
     papers = {p.id: p for p in session.exec(
         select(Paper).where(col(Paper.id).in_(list(wanted))))} if wanted else {}
@@ -324,6 +333,43 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
                               matched, followed, reasons))
         out.append(picks)
     return out
+
+
+def _rank_by_size(index: WindowIndex, profiles: list[rank.Profile],
+                  by_limit: dict[int, list[int]]) -> dict[int, list[tuple[int, float, bool]]]:
+    """One `rank.rank` call per distinct digest size; picks per request position."""
+    ranked: dict[int, list[tuple[int, float, bool]]] = {}
+    for size, members in by_limit.items():
+        ranking = rank.rank(index.corpus, [profiles[n] for n in members], limit=size)
+        ranked.update({n: ranking.for_profile(row) for row, n in enumerate(members)})
+    return ranked
+
+
+def _add_news(index: WindowIndex, subscribers: list[Subscriber],
+              profiles: dict[int, rank.Profile], ranked: dict[int, list[tuple[int, float, bool]]],
+              starts: dict[int, dt.datetime], had: dict, now: dt.datetime,
+              limit: int | None) -> None:
+    """Research first, always: a subscriber who asked for journal news gets it only in the
+    room the research left, ranked among themselves (a second pass over the non-research)."""
+    if not index.not_research.any():
+        return
+    research = set(np.flatnonzero(~index.not_research).tolist())
+    extra: list[rank.Profile] = []
+    owners: list[int] = []
+    by_limit: dict[int, list[int]] = {}
+    for n, subscriber in enumerate(subscribers):
+        room = (limit or subscriber.max_papers) - len(ranked.get(n, []))
+        if not subscriber.include_news or room <= 0:
+            continue
+        closed = _blocked(index, starts[subscriber.id], now, *had[subscriber.id], news=True)
+        profile = dataclasses.replace(profiles[subscriber.id],
+                                      blocked=frozenset(closed | research))
+        if len(profile.blocked) < len(index.ids):
+            by_limit.setdefault(room, []).append(len(extra))
+            extra.append(profile)
+            owners.append(n)
+    for row, picks in _rank_by_size(index, extra, by_limit).items():
+        ranked.setdefault(owners[row], []).extend(picks)
 
 
 def select_papers(

@@ -18,6 +18,8 @@ subscriber and `bench/rank.py` for 100,000 at once without a database. How a sco
   paper `learned.QUALIFY` deviations above the day's typical paper qualifies on its own.
   Profiles without a model rank exactly as without this step.
 - Below `MIN_SCORE` nothing is padded in; a greedy pass damps a sub-topic already picked.
+- Sources (journals) restrict a profile to their papers; sources alone, with no topic,
+  category or author, qualify every paper of theirs, newest first.
 """
 
 from __future__ import annotations
@@ -483,6 +485,9 @@ def rank(corpus: Corpus, profiles: Sequence[Profile], *, limit: int = 10,
                               corpus.weights, corpus.vocab)
             base[with_model] += LEARNED_WEIGHT * np.maximum(z, -learned.QUALIFY) / learned.QUALIFY
             eligible[with_model] |= z >= learned.QUALIFY
+        for i, prof in enumerate(profiles[lo:hi]):
+            if prof.sources and not (prof.keywords or prof.categories or prof.authors):
+                eligible[i] = True  # journals alone: all their papers, newest first
         if any(excl_lists[lo:hi]):
             eligible &= (_incidence(excl_lists[lo:hi], len(excl_ix)) @ excl_t) == 0
         if any(author_lists[lo:hi]):

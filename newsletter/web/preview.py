@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from newsletter.compose.render import safe_url
-from newsletter.compose.view import source_label  # the same badge as the email
+from newsletter.compose.view import is_preprint, source_label  # the same badge as the email
 from newsletter.core.models import Paper, utcnow
+from newsletter.core.richtext import safe_markup
 from newsletter.ranking import rank
 from newsletter.ranking.candidates import window_index
 
@@ -27,6 +28,7 @@ class Card:
     title: str
     abstract: str
     url: str
+    title_html: str = ""  # safe markup: the title with its sub/sup/i/b
 
     @property
     def heading(self) -> str:  # "01. arXiv (cs.CL) 2026-06-19"
@@ -39,9 +41,11 @@ def card(n: int, paper: Paper, *, abstract_chars: int = 420) -> Card:
     if len(abstract) > abstract_chars:
         abstract = abstract[:abstract_chars].rsplit(" ", 1)[0] + "…"
     return Card(n=n, id=paper.id, source=source_label(paper) or "Paper",
-                category=paper.primary_category or (paper.categories[:1] or [""])[0],
+                category=(paper.primary_category or (paper.categories[:1] or [""])[0]
+                          if is_preprint(paper) else ""),
                 date=paper.published.isoformat() if paper.published else "",
-                title=paper.title, abstract=abstract, url=safe_url(paper.url) or "")
+                title=paper.title, abstract=abstract, url=safe_url(paper.url) or "",
+                title_html=safe_markup(paper.title_html, paper.title))
 
 
 def preview(session: Session, *, keywords=(), categories=(), authors=(), excludes=(),
