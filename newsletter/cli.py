@@ -213,6 +213,10 @@ def subscribe(
     topic: Annotated[list[str] | None, Opt("--topic", help="Keyword or phrase.")] = None,
     author: Annotated[list[str] | None, Opt("--author", help="Follow an author.")] = None,
     category: Annotated[list[str] | None, Opt("--category", help="arXiv category.")] = None,
+    source: Annotated[list[str] | None, Opt(
+        "--source", help="A journal or preprint server by name (`newsletter sources`).")] = None,
+    news: Annotated[bool, Opt(
+        "--news/--no-news", help="Journals' news and comment too, after the research.")] = False,
     exclude: Annotated[list[str] | None, Opt(
         "--exclude", help="Drop papers with this word.")] = None,
     library: Annotated[list[Path] | None, Opt(
@@ -246,7 +250,8 @@ def subscribe(
         with session_scope() as session:
             subscriber = lifecycle.subscribe(
                 session, email, keywords=topic or (), authors=author or (),
-                categories=category or (), excludes=exclude or (), locale=lang, timezone=tz,
+                categories=category or (), excludes=exclude or (), sources=source or (),
+                include_news=news, locale=lang, timezone=tz,
                 send_hour=hour, confirmed=confirmed, source="cli")
             for path, data in files:
                 reports.append((path, libraries.import_library(session, subscriber, data,

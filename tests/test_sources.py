@@ -6,10 +6,12 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import select
 from typer.testing import CliRunner
 
 from newsletter.cli import app
+from newsletter.core import config
 from newsletter.core.models import Source
 from newsletter.harvest.harvester import harvest
 from newsletter.harvest.sources import (
@@ -20,7 +22,7 @@ from newsletter.harvest.sources import (
     journal_catalogue,
     parse_catalogue,
 )
-from tests.test_harvest import Route, server  # noqa: F401  (the local feed server fixture)
+from tests.test_harvest import FEEDS, Route, server  # noqa: F401  (the feed server fixture)
 
 runner = CliRunner()
 
@@ -135,3 +137,43 @@ def test_it_fetches_each_enabled_journal_once_per_window_with_conditional_get(
     assert {r.status for r in forced} == {"not-modified"}
     assert all(headers.get("If-None-Match") == '"v1"'
                for _, headers, _ in server.requests[len(journals):])
+
+
+# -- the admin page ------------------------------------------------------------------------------
+
+@pytest.fixture
+def admin(monkeypatch, settings_env):
+    monkeypatch.setenv("ADMIN_TOKEN", "admin-secret")
+    config.get_settings.cache_clear()
+    from newsletter.web.app import create_app
+
+    return TestClient(create_app(), follow_redirects=False)
+
+
+def test_the_admin_page_shows_each_sources_health_behind_the_token(
+        admin, session, server):  # noqa: F811
+    server.routes["/nature.rss"] = Route((FEEDS / "nature_week.rdf.xml").read_bytes())
+    server.routes["/cell/current.rss"] = Route(b"<html><title>Just a moment</title></html>",
+                                               content_type="text/html")
+    harvest(session, ["nature", "cell"])
+    assert admin.get("/admin/sources").status_code == 403
+    rows = {r["name"]: r for r in admin.get(
+        "/admin/sources?format=json", headers={"X-Admin-Token": "admin-secret"}).json()}
+    assert len(rows) >= 40
+    nature, cell = rows["nature"], rows["cell"]
+    assert nature["last_status"] == "ok" and nature["last_count"] == 6
+    assert nature["papers_per_day"] == round(6 / 7, 1) and nature["last_fetch"]
+    assert cell["last_status"] == "error" and "HTML page" in cell["last_error"]
+    html = admin.get("/admin/sources?token=admin-secret").text
+    assert "Just a moment" in html and "<title>Just" not in html  # the error, escaped
+
+
+def test_an_operator_switches_a_source_on_the_admin_page(admin, session):
+    answer = admin.post("/admin/sources/prb?token=admin-secret", data={"enabled": "yes"})
+    assert answer.status_code == 303
+    assert session.exec(select(Source).where(Source.name == "prb")).one().enabled is True
+    assert admin.post("/admin/sources/nope?token=admin-secret",
+                      data={"enabled": "yes"}).status_code == 404
+    assert admin.post("/admin/sources/prb?token=wrong", data={"enabled": "no"}).status_code == 403
+    session.expire_all()
+    assert session.exec(select(Source).where(Source.name == "prb")).one().enabled is True

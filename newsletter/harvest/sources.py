@@ -207,6 +207,12 @@ def catalogue_spec(value: str) -> SourceSpec | None:
                 None)
 
 
+def source_label(name: str) -> str:
+    """The label a subscriber sees for a source interest ("nature" -> "Nature")."""
+    spec = catalogue_spec(name)
+    return spec.label if spec else name
+
+
 def source_aliases(value: str) -> list[str]:
     """A source interest as papers may carry it: as typed, the catalogue name, the label
     (journal papers are stored under their source's label, the name of the card's badge)."""

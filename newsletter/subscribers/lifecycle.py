@@ -66,7 +66,8 @@ def subscribe(
     session: Session, email: str, *, keywords: Iterable[str] = (), categories: Iterable[str] = (),
     authors: Iterable[str] = (), excludes: Iterable[str] = (), sources: Iterable[str] = (),
     locale: str = "en", timezone: str = "UTC", send_hour: int = 7, frequency: str = "daily",
-    weekday: int = 0, max_papers: int = 10, confirmed: bool = False, source: str = "web",
+    weekday: int = 0, max_papers: int = 10, include_news: bool = False, confirmed: bool = False,
+    source: str = "web",
 ) -> Subscriber:
     """Create a pending subscription (or an active one when `confirmed`, for operators).
 
@@ -79,7 +80,7 @@ def subscribe(
         "keywords": list(keywords), "categories": list(categories), "authors": list(authors),
         "excludes": list(excludes), "sources": list(sources), "locale": locale,
         "timezone": timezone, "send_hour": send_hour, "frequency": frequency,
-        "weekday": weekday, "max_papers": max_papers})
+        "weekday": weekday, "max_papers": max_papers, "include_news": include_news})
     now = utcnow()
     subscriber = find(session, address)
     if subscriber is None:

@@ -19,6 +19,7 @@ from zoneinfo import available_timezones
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.core.models import InterestKind
+from newsletter.harvest.sources import catalogue_spec
 from newsletter.locale import i18n
 from newsletter.locale.i18n import lazy
 
@@ -42,6 +43,9 @@ MESSAGES: dict[str, i18n.Message] = {
     "topic_markup": lazy.gettext("Topics cannot contain <, > or control characters."),
     "category_invalid": lazy.gettext(
         "“%(value)s” does not look like an arXiv category (such as cs.CL)."),
+    "source_unknown": lazy.gettext(
+        "“%(value)s” is not a journal or preprint server we carry."),
+    "news_invalid": lazy.gettext("Journal news must be yes or no."),
     "locale_invalid": lazy.gettext("Language must be %(choices)s."),
     "timezone_invalid": lazy.gettext(
         "“%(value)s” is not a known time zone (such as Europe/Paris)."),
@@ -121,6 +125,15 @@ def _choice(field: str, key: str, value: Any, allowed: tuple[str, ...], **params
     raise InvalidInput(field, key, **params)
 
 
+def _yes_no(field: str, value: Any) -> bool:
+    """A checkbox or JSON boolean: true/false, or the usual words for them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _YES + _NO:
+        return value.strip().lower() in _YES
+    raise InvalidInput(field, "news_invalid")
+
+
 def clean_items(field: str, values: Any) -> list[str]:
     """Trim, collapse spaces, refuse markup and overlong items, drop duplicates."""
     if values is None:
@@ -145,6 +158,11 @@ def clean_items(field: str, values: Any) -> list[str]:
             raise InvalidInput(field, "topic_too_long")
         if field == "categories" and not CATEGORY.match(value):
             raise InvalidInput(field, "category_invalid", value=value[:40])
+        if field == "sources":  # a catalogue name or label ("Nature"): stored as the name
+            spec = catalogue_spec(value)
+            if spec is None:
+                raise InvalidInput(field, "source_unknown", value=value[:40])
+            value = spec.name
         if value.lower() not in seen:
             seen.add(value.lower())
             items.append(value)
@@ -156,7 +174,9 @@ def clean_items(field: str, values: Any) -> list[str]:
 KIND_OF = {"keywords": InterestKind.KEYWORD, "categories": InterestKind.CATEGORY,
            "authors": InterestKind.AUTHOR, "excludes": InterestKind.EXCLUDE,
            "sources": InterestKind.SOURCE}
-SCALARS = ("locale", "timezone", "send_hour", "frequency", "weekday", "max_papers")
+SCALARS = ("locale", "timezone", "send_hour", "frequency", "weekday", "max_papers",
+           "include_news")
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 def validate(fields: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +196,8 @@ def validate(fields: dict[str, Any]) -> dict[str, Any]:
             clean[name] = _choice(name, "frequency_invalid", value, FREQUENCIES)
         elif name == "weekday":
             clean[name] = _int_in(name, "weekday_invalid", value, 0, 6)
+        elif name == "include_news":
+            clean[name] = _yes_no(name, value)
         elif name == "max_papers":
             clean[name] = _int_in(name, "max_papers_invalid", value, MIN_PAPERS, MAX_PAPERS)
         else:

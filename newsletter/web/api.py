@@ -39,6 +39,9 @@ class SubscribeIn(Strict):
     categories: Topics = []
     authors: Topics = []
     excludes: Topics = []
+    sources: Topics = Field(default=[], description="journals or preprint servers by name or "
+                            "label (GET /api/sources lists them)", examples=[["nature"]])
+    include_news: bool = Field(default=False, description="journals' news and comment too")
     locale: Language = "en"
     timezone: str = Field(default="UTC", max_length=64, examples=["Asia/Shanghai"])
     send_hour: int = Field(default=7, ge=0, le=23)
@@ -52,6 +55,8 @@ class PreferencesUpdate(Strict):
     categories: Topics | None = None
     authors: Topics | None = None
     excludes: Topics | None = None
+    sources: Topics | None = None
+    include_news: bool | None = None
     locale: Language | None = None
     timezone: str | None = Field(default=None, max_length=64)
     send_hour: int | None = Field(default=None, ge=0, le=23)
@@ -71,10 +76,12 @@ class Preferences(BaseModel):
     frequency: str
     weekday: int
     max_papers: int
+    include_news: bool = False
     keywords: list[str]
     categories: list[str]
     authors: list[str]
     excludes: list[str]
+    sources: list[str] = []
 
 
 class Accepted(BaseModel):
@@ -121,7 +128,8 @@ def preferences_of(session, subscriber: Subscriber) -> Preferences:
     chosen = lifecycle.interests(session, subscriber)
     return Preferences(email=subscriber.email, status=subscriber.status,
                        **{k: getattr(subscriber, k) for k in validation.SCALARS},
-                       **{k: chosen[k] for k in ("keywords", "categories", "authors", "excludes")})
+                       **{k: chosen[k] for k in ("keywords", "categories", "authors", "excludes",
+                                                   "sources")})
 
 
 @router.post("/subscribe", status_code=202, response_model=Accepted,
@@ -153,6 +161,7 @@ def api_preview(
     categories: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
     authors: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
     excludes: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
+    sources: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     per_page: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> PreviewPage:
@@ -160,7 +169,7 @@ def api_preview(
     try:
         topics = {name: validation.clean_items(name, values) for name, values in (
             ("keywords", keywords), ("categories", categories), ("authors", authors),
-            ("excludes", excludes))}
+            ("excludes", excludes), ("sources", sources))}
     except validation.InvalidInput as error:
         raise invalid(error) from None
     cards, has_more = preview(session, page=page, per_page=per_page, **topics)

@@ -85,6 +85,7 @@ def create_app() -> FastAPI:
     app.include_router(api.router)
     _include_optional(app, "newsletter.web.webhooks")
     _include_optional(app, "newsletter.web.admin")
+    _include_optional(app, "newsletter.web.admin_sources")
     return app
 
 

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from newsletter.core import links
 from newsletter.core.db import get_engine
 from newsletter.core.models import Subscriber
+from newsletter.harvest.sources import journal_catalogue, source_label
 from newsletter.locale import i18n
 from newsletter.locale.i18n import lazy
 from newsletter.subscribers import lifecycle, validation
@@ -28,7 +29,22 @@ from newsletter.web.categories import ARXIV_CATEGORIES
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 i18n.install(templates.env)  # _() in the pages translates into the context's `locale`
-TOPIC_FIELDS = ("keywords", "categories", "authors")
+TOPIC_FIELDS = ("keywords", "categories", "authors", "sources")
+# The catalogue's fields (harvest/data/sources.toml), as the journal search shows them.
+FIELD_NAMES = {
+    "multidisciplinary": lazy.gettext("Multidisciplinary"),
+    "life sciences": lazy.gettext("Life sciences"),
+    "medicine": lazy.gettext("Medicine"),
+    "chemistry": lazy.gettext("Chemistry"),
+    "physics": lazy.gettext("Physics"),
+    "computer science": lazy.gettext("Computer science"),
+    "earth & environment": lazy.gettext("Earth & environment"),
+    "preprints": lazy.gettext("Preprints"),
+}
+
+
+def field_name(field: str, locale: str) -> str:
+    return FIELD_NAMES[field].text(locale) if field in FIELD_NAMES else field
 LIST_FIELDS = (*TOPIC_FIELDS, "excludes")
 
 
@@ -137,6 +153,7 @@ def form_values(data: dict[str, Any]) -> dict[str, Any]:
 def form_context(values: dict[str, Any], errors: dict[str, str], locale: str) -> dict[str, Any]:
     tr = i18n.translator(locale)
     return {"values": values, "errors": errors, "categories": ARXIV_CATEGORIES,
+            "journals": [(j.label, field_name(j.field, locale)) for j in journal_catalogue()],
             "timezones": sorted(validation.timezones()), "hours": range(24),
             "languages": [(code, tr.language_name(code)) for code in i18n.LOCALES],
             "weekdays": tr.weekdays(), "min_papers": validation.MIN_PAPERS,
@@ -147,6 +164,7 @@ def subscriber_values(session: Session, subscriber: Subscriber) -> dict[str, Any
     chosen = lifecycle.interests(session, subscriber)
     values = {k: getattr(subscriber, k) for k in validation.SCALARS}
     values.update({k: "\n".join(chosen[k]) for k in TOPIC_FIELDS})
+    values["sources"] = "\n".join(source_label(name) for name in chosen["sources"])
     values["excludes"] = ", ".join(chosen["excludes"])
     values["email"] = subscriber.email
     return values

@@ -102,6 +102,7 @@ def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Resp
         return done
     fields = {k: data[k] for k in ("locale", "timezone", "send_hour", "frequency", "weekday")
               if k in data}
+    fields["include_news"] = data.get("include_news", "")  # an unticked box sends nothing
     fields.update({k: data.get(k, []) for k in LIST_FIELDS})
     errors: dict[str, str] = {}
     for check in (lambda: validation.normalize_email(data.get("email", "")),
@@ -256,6 +257,7 @@ def preferences_save(token: str, request: Request, session: SessionDep,
             return error_page(request, "bad_request", 400, locale)
         fields = {k: data.get(k, []) for k in LIST_FIELDS}
         fields.update({k: data[k] for k in validation.SCALARS if k in data})
+        fields["include_news"] = data.get("include_news", "")  # unticked: absent
         lifecycle.update_preferences(session, subscriber, **fields)
     except validation.InvalidInput as error:
         values = {**subscriber_values(session, subscriber), **form_values(data)}

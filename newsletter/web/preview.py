@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from sqlmodel import Session, col, select
 
 from newsletter.compose.render import safe_url
 from newsletter.compose.view import is_preprint, source_label  # the same badge as the email
 from newsletter.core.models import Paper, utcnow
 from newsletter.core.richtext import safe_markup
+from newsletter.harvest.sources import source_aliases
 from newsletter.ranking import rank
 from newsletter.ranking.candidates import window_index
 
@@ -49,7 +51,7 @@ def card(n: int, paper: Paper, *, abstract_chars: int = 420) -> Card:
 
 
 def preview(session: Session, *, keywords=(), categories=(), authors=(), excludes=(),
-            page: int = 1, per_page: int = 5) -> tuple[list[Card], bool]:
+            sources=(), page: int = 1, per_page: int = 5) -> tuple[list[Card], bool]:
     """One page of matching cards, numbered across pages, and whether more follow.
 
     Draft topics are ranked by the same engine as the digest (`newsletter.rank`) over the
@@ -57,15 +59,17 @@ def preview(session: Session, *, keywords=(), categories=(), authors=(), exclude
     """
     index = window_index(session, utcnow())
     want = page * per_page + 1  # one more than shown tells whether another batch exists
-    if keywords or categories or authors:
+    if keywords or categories or authors or sources:
         profile = rank.Profile(keywords=list(keywords), categories=list(categories),
-                               authors=list(authors), excludes=list(excludes))
+                               authors=list(authors), excludes=list(excludes),
+                               sources=[a for s in sources for a in source_aliases(s)],
+                               blocked=frozenset(np.flatnonzero(index.not_research).tolist()))
         order = [i for i, _, _ in rank.rank(index.corpus, [profile], limit=want).for_profile(0)]
     else:  # no topics yet: the newest papers, minus excluded words
         words = [w.lower() for w in excludes]
         order = [i for i in sorted(range(len(index.ids)),
                                    key=lambda i: -index.corpus.docs[i].timestamp)
-                 if not any(w in f"{index.corpus.docs[i].title} "
+                 if not index.not_research[i] and not any(w in f"{index.corpus.docs[i].title} "
                                  f"{index.corpus.docs[i].abstract}".lower() for w in words)][:want]
     start = (page - 1) * per_page
     ids = [index.ids[i] for i in order[start:start + per_page]]

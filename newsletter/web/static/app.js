@@ -15,7 +15,7 @@
     var input = box.querySelector(".chip-input");
     var add = box.querySelector(".chip-add-button");
     var fields = {};
-    ["keywords", "categories", "authors"].forEach(function (name) {
+    ["keywords", "categories", "authors", "sources"].forEach(function (name) {
       fields[name] = box.querySelector('textarea[name="' + name + '"]');
     });
     var removeLabel = list.getAttribute("data-remove-label") || "Remove {value}";
@@ -55,7 +55,9 @@
       return true;
     }
     kind.addEventListener("change", function () {
-      if (kind.value === "categories") input.setAttribute("list", "arxiv-categories");
+      // Journals: the browser searches the catalogue's names and fields as one types.
+      var lists = { categories: "arxiv-categories", sources: "journal-list" };
+      if (lists[kind.value]) input.setAttribute("list", lists[kind.value]);
       else input.removeAttribute("list");
     });
     input.addEventListener("keydown", function (event) {
