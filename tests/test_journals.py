@@ -17,7 +17,8 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlmodel import select
 
-from newsletter.core.models import Digest, DigestItem, DigestStatus, Interest, Paper
+from newsletter.compose.view import preprint_url
+from newsletter.core.models import Digest, DigestItem, DigestStatus, Interest, Paper, PaperBase
 from newsletter.core.richtext import safe_markup, title_markup
 from newsletter.harvest import harvester
 from newsletter.harvest.articletype import classify
@@ -215,3 +216,57 @@ def test_the_harvest_of_the_catalogue_reads_nature_through_its_real_url(session,
     [result] = harvester.harvest(session, ["nature"])
     assert result.status == "ok" and result.count == 6
     assert nature_feed.hits == {"/nature.rss": 1}
+
+
+# -- one paper, once -------------------------------------------------------------------------
+
+def preprint(doi=None, title="Signatures of superconductivity near 80 K in a nickelate "
+             "La4Ni3O10 under pressure", authors=("M. Zhang", "R. Ortega")) -> PaperBase:
+    return PaperBase(id="arxiv:2611.30001", title=title, authors=list(authors),
+                     abstract="We see superconductivity in La4Ni3O10.", categories=["cond-mat"],
+                     primary_category="cond-mat", url="https://arxiv.org/abs/2611.30001",
+                     pdf_url="https://arxiv.org/pdf/2611.30001", doi=doi, source="arxiv",
+                     published=dt.date(2026, 11, 20))
+
+
+def nature_subscriber(session):
+    subscriber = make_subscriber(session, keywords=())
+    session.add(Interest(subscriber_id=subscriber.id, kind="source", value="nature"))
+    session.commit()
+    return subscriber
+
+
+def test_a_preprint_whose_doi_is_the_journals_is_one_paper_that_a_nature_reader_gets(session):
+    store(session, [preprint(doi="10.1038/s41586-026-07001-3")])
+    _store_nature(session)
+    rows = session.exec(select(Paper).where(Paper.doi == "10.1038/s41586-026-07001-3")).all()
+    assert [r.id for r in rows] == ["arxiv:2611.30001"]
+    assert rows[0].journal == "Nature" and rows[0].title_html  # the journal's markup kept
+    picks = [p.paper.id for p in select_papers(session, nature_subscriber(session),
+                                               now=dt.datetime.now(dt.UTC))]
+    assert picks.count("arxiv:2611.30001") == 1 and RESEARCH[0] not in picks
+
+
+def test_a_journal_paper_merged_with_its_preprint_links_both_on_the_card(session):
+    _store_nature(session)
+    store(session, [preprint(doi="10.1038/s41586-026-07001-3")])
+    row = session.get(Paper, RESEARCH[0])
+    assert session.get(Paper, "arxiv:2611.30001") is None  # merged into the journal's row
+    assert preprint_url(row) == "https://arxiv.org/abs/2611.30001"
+    assert row.url == "https://www.nature.com/articles/s41586-026-07001-3"
+
+
+def test_a_preprint_with_the_same_title_and_an_author_in_common_is_not_sent_twice(session):
+    store(session, [preprint()])  # no DOI on the preprint: only the title and authors tell
+    _store_nature(session)
+    subscriber = make_subscriber(session, keywords=("nickelate",))
+    picks = [p.paper.id for p in select_papers(session, subscriber, now=dt.datetime.now(dt.UTC))]
+    assert len({"arxiv:2611.30001", RESEARCH[0]} & set(picks)) == 1
+
+
+def test_the_same_title_by_other_people_is_another_paper(session):
+    store(session, [preprint(authors=("Q. Someone",))])
+    _store_nature(session)
+    subscriber = make_subscriber(session, keywords=("nickelate",))
+    picks = [p.paper.id for p in select_papers(session, subscriber, now=dt.datetime.now(dt.UTC))]
+    assert {"arxiv:2611.30001", RESEARCH[0]} <= set(picks)

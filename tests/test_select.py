@@ -115,7 +115,10 @@ def test_it_takes_a_replacement_only_when_the_subscriber_never_had_the_paper(ses
     never_had = gnn_paper(session, announce_type="replace-cross", version=3)
     new = gnn_paper(session, announce_type="new")
     cross = gnn_paper(session, announce_type="cross")
-    journal = gnn_paper(session, announce_type=None, source="nature")
+    # Its own title: the same title and authors from a journal would be the preprint's
+    # journal version, one paper (test_journals).
+    journal = gnn_paper(session, "Graph neural networks for weather", announce_type=None,
+                        source="nature")
     assert set(ids(select_papers(session, ada, now=NOW))) == {
         never_had.id, new.id, cross.id, journal.id}
 

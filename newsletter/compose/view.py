@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 HTML_BUDGET = 100_000  # bytes; Gmail clips messages at about 102 KB
 SHOWN_AUTHORS = 3
 SOURCE_LABELS = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
+_ARXIV_PDF = re.compile(r"^https?://arxiv\.org/pdf/([^?#]+?)(?:\.pdf)?$")
 
 
 @dataclass
@@ -277,6 +279,15 @@ def is_preprint(paper: Paper) -> bool:
     return (paper.source or "").lower() in SOURCE_LABELS
 
 
+def preprint_url(paper: Paper) -> str | None:
+    """A journal paper merged with its arXiv preprint (the store keeps one row) links both:
+    the journal through its URL and DOI, the preprint through its arXiv page."""
+    found = _ARXIV_PDF.match(paper.pdf_url or "")
+    if found and not paper.id.startswith("arxiv:"):
+        return f"https://arxiv.org/abs/{found.group(1)}"
+    return None
+
+
 def doi_url(paper: Paper) -> str | None:
     """The DOI resolver's link for a journal's DOI (arXiv's own 10.48550 DOIs add nothing)."""
     doi = (paper.doi or "").strip()
@@ -306,7 +317,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             # A journal's categories are its sections ("Research Article"): the name says it.
             category=(paper.primary_category or (paper.categories or [None])[0]
                       if is_preprint(paper) else None),
-            title_html=paper.title_html, doi_url=doi_url(paper),
+            title_html=paper.title_html, doi_url=doi_url(paper), preprint_url=preprint_url(paper),
             date=paper.published, reason=pick.reason, reasons=_confirmed(pick),
             followed=followed,
             # the click redirect (it reads its own token keys, so track builds the URL)

@@ -217,7 +217,7 @@ def source_aliases(value: str) -> list[str]:
     """A source interest as papers may carry it: as typed, the catalogue name, the label
     (journal papers are stored under their source's label, the name of the card's badge)."""
     spec = catalogue_spec(value)
-    return list(dict.fromkeys([value, spec.name, spec.label] if spec else [value]))
+    return list(dict.fromkeys([spec.label, spec.name, value] if spec else [value]))
 
 
 def sources_for(interests: Iterable[Any]) -> list[str]:

@@ -45,6 +45,7 @@ from newsletter.ranking import learning, rank
 # ever got the paper. None: sources without announce types (bioRxiv, journals).
 ANNOUNCE_TYPES = {"new", "cross", "replace", "replace-cross", None}
 _VERSION = re.compile(r"v\d+$")
+_WORDS = re.compile(r"\w+")
 
 
 @dataclass
@@ -168,8 +169,41 @@ def _doc(paper: Paper) -> rank.Doc:
     day = (paper.published or seen.date()).toordinal()
     return rank.Doc(title=paper.title, abstract=paper.abstract, authors=paper.authors,
                     categories=paper.categories, primary_category=paper.primary_category,
-                    source=paper.source,
+                    source=paper.source, journal=paper.journal or "",
                     timestamp=day * 1e9 + seen.timestamp())  # announced day, then first seen
+
+
+def same_work(docs: list[rank.Doc]) -> list[list[int]]:
+    """Groups of papers that are one work seen twice (an arXiv preprint and its journal
+    version): near-identical titles (case, punctuation and markup folded away), at least one
+    author surname in common, from different sources (two arXiv papers are two papers).
+    Short titles ("Editorial") never group."""
+    by_title: dict[str, list[int]] = {}
+    for i, doc in enumerate(docs):
+        key = " ".join(_WORDS.findall(rank.fold(doc.title)))
+        if len(key) >= 24:
+            by_title.setdefault(key, []).append(i)
+    groups = []
+    for where in by_title.values():
+        if len(where) < 2:
+            continue
+        surnames = [{_surname(a) for a in docs[i].authors if a.strip()} for i in where]
+        group = [i for n, i in enumerate(where)
+                 if any(surnames[n] & surnames[m] and _origin(docs[i]) != _origin(docs[j])
+                        for m, j in enumerate(where) if m != n)]
+        if len(group) > 1:
+            groups.append(group)
+    return groups
+
+
+def _origin(doc: rank.Doc) -> str:
+    return doc.source.casefold()
+
+
+def _surname(name: str) -> str:
+    # "Zhang, A." and "A. Zhang" both give "zhang".
+    name = name.split(",")[0] if "," in name else (name.split() or [""])[-1]
+    return rank.fold(name).strip()
 
 
 def _epoch(moment: dt.datetime) -> float:
@@ -197,6 +231,9 @@ class WindowIndex:
     shared_dois: list[list[int]] = field(default_factory=list)  # papers that share a DOI
     by_title: dict[str, list[int]] = field(default_factory=dict)
     vectors_version: str | None = None  # of corpus.vectors, set by learning.attach_vectors
+    # A preprint and its journal version without a shared DOI: the same title (folded) and
+    # a shared author surname.
+    shared_titles: list[list[int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.position = {pid: i for i, pid in enumerate(self.ids)}
@@ -213,6 +250,7 @@ class WindowIndex:
         self.shared_dois = [where for where in self.by_doi.values() if len(where) > 1]
         for i, doc in enumerate(self.corpus.docs):
             self.by_title.setdefault(rank.title_key(doc.title), []).append(i)
+        self.shared_titles = same_work(self.corpus.docs)
 
 
 _index: WindowIndex | None = None
@@ -267,7 +305,7 @@ def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent_ids:
         out[index.by_canonical.get(pid, [])] = True
     for doi in sent_dois:
         out[index.by_doi.get(doi, [])] = True
-    for where in index.shared_dois:  # a preprint and its journal version: one paper, the first
+    for where in (*index.shared_dois, *index.shared_titles):  # preprint and journal: one paper
         open_ = [i for i in where if not out[i]]
         out[open_[1:]] = True
     return frozenset(np.flatnonzero(out).tolist())

@@ -242,6 +242,7 @@ class Doc:
     primary_category: str | None = None
     source: str = ""
     timestamp: float = 0.0  # larger is newer; only breaks ties
+    journal: str = ""  # a preprint's journal version ("Nature"): a source interest matches it
 
 
 @dataclass
@@ -456,6 +457,7 @@ def rank(corpus: Corpus, profiles: Sequence[Profile], *, limit: int = 10,
     excl_t = corpus.topic_scores(list(excl_ix)).present.T.astype(np.float32)
     author_t = author_m.T.tocsr()
     doc_sources = np.asarray([d.source.casefold() for d in corpus.docs])
+    doc_journals = np.asarray([(d.journal or "").casefold() for d in corpus.docs])
 
     m = min(n, max(3 * limit, limit + 10))
     picks = np.full((p, limit), -1, np.int32)
@@ -500,7 +502,8 @@ def rank(corpus: Corpus, profiles: Sequence[Profile], *, limit: int = 10,
                 blocked = np.fromiter(prof.blocked, np.int64)
                 eligible[i, blocked[blocked < n]] = False
             if prof.sources:
-                eligible[i] &= np.isin(doc_sources, [x.casefold() for x in prof.sources])
+                wanted = [x.casefold() for x in prof.sources]
+                eligible[i] &= np.isin(doc_sources, wanted) | np.isin(doc_journals, wanted)
         key = np.where(eligible, base + corpus.recency + followed * FOLLOWED_BONUS, -np.inf)
         if m < n:
             cand = np.argpartition(-key, m - 1, axis=1)[:, :m]
@@ -600,7 +603,8 @@ def reasons(corpus: Corpus, profile: Profile, index: int
     parts.sort(key=lambda x: -x[0])  # stable: ties keep the subscriber's order
     shown = [reason for _, reason in parts[:SHOWN_REASONS]]
     if not shown:
-        source = next((s for s in profile.sources if s.casefold() == doc.source.casefold()),
+        source = next((s for s in profile.sources
+                       if s.casefold() in (doc.source.casefold(), (doc.journal or "").casefold())),
                       None)
         shown = [Reason("source", source) if source else Reason("recent")]
     return shown, matched, followed
