@@ -238,3 +238,13 @@ def test_it_learns_from_the_cli_and_says_what_it_did(session, papers):
     assert result.exit_code == 0, result.output
     assert f"{len(papers)} papers and 12 library items embedded, 1 models trained" in \
         " ".join(result.output.split())
+
+
+def test_it_names_the_nearest_paper_when_compose_runs_without_the_window_index(
+        session, papers):
+    subscriber = with_library(session, "battery", keywords=())
+    learning.refresh(session)
+    picks = candidates.select_papers(session, subscriber, limit=5)
+    candidates._index = None  # another worker process: a small corpus of just these papers
+    explained = candidates.explain_papers(session, subscriber, [p.paper for p in picks])
+    assert [reasons[0].kind for reasons, _, _ in explained] == ["similar"] * len(picks)

@@ -446,7 +446,7 @@ def explain_papers(session: Session, subscriber: Subscriber, papers: list[Paper]
     if profile.model is None:
         learning.attach_models(session, {subscriber.id: profile})
     if profile.model is not None and (model := learning.active(session)) is not None:
-        if corpus is index.corpus:
+        if index is not None and corpus is index.corpus:
             learning.attach_vectors(session, index, model)
         elif corpus.vectors is None:
             corpus.vectors = learning.paper_vectors(session, model, [p.id for p in papers])

@@ -596,7 +596,9 @@ def reasons(corpus: Corpus, profile: Profile, index: int
         if cat.lower() in cats or cat.lower() in {c.split(".")[0] for c in cats}:
             parts.append((REASON_WEIGHT["category"], Reason("category", cat)))
             matched.append(cat)
-    if (similar := _similar(corpus, profile, index)) is not None:
+    # A paper nothing else explains was picked by the model: name the nearest paper even when
+    # this corpus' statistics (a compose worker's small one) score it a little differently.
+    if (similar := _similar(corpus, profile, index, force=not parts)) is not None:
         parts.append((REASON_WEIGHT["similar"], similar))
     if profile.term_weights and any(profile.term_weights.get(t, 0) > 0 for t in present):
         parts.append((REASON_WEIGHT["feedback"], Reason("feedback")))
@@ -610,15 +612,16 @@ def reasons(corpus: Corpus, profile: Profile, index: int
     return shown, matched, followed
 
 
-def _similar(corpus: Corpus, profile: Profile, index: int) -> Reason | None:
+def _similar(corpus: Corpus, profile: Profile, index: int, *, force: bool = False
+             ) -> Reason | None:
     """"Close to your paper *Title* (2024)": the nearest library or liked paper, when the
-    learned model alone would have qualified this paper."""
+    learned model alone would have qualified this paper (or, `force`, whenever it has one)."""
     if profile.model is None or corpus.vectors is None or profile.anchors is None \
             or not len(profile.anchors):
         return None
     vector = corpus.vectors[index]
     z = learned.score([profile.model], vector[None], corpus.weights[index], corpus.vocab)
-    if z[0, 0] < learned.QUALIFY:
+    if z[0, 0] < learned.QUALIFY and not force:
         return None
     best, _ = learned.nearest(profile.anchors, vector)
     title, year = profile.anchor_labels[best]
