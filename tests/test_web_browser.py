@@ -12,9 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import re
-import socket
-import threading
-import time
 from email import policy
 
 import pytest
@@ -25,20 +22,13 @@ from newsletter.core.models import Digest, DigestItem, Paper, Subscriber, Subscr
 from newsletter.subscribers import lifecycle
 from tests.conftest import ARTIFACTS
 from tests.factories import make_paper, make_subscriber
+from tests.liveserver import free_port, running
 
 pytestmark = pytest.mark.browser
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def live_server(settings_env, session, monkeypatch):
     """The app under uvicorn in a thread; emailed links point at it."""
-    import uvicorn
-
     from newsletter.web.app import create_app
 
     port = free_port()
@@ -48,17 +38,8 @@ def live_server(settings_env, session, monkeypatch):
     for n in range(12):
         make_paper(session, title=f"Language models read paper {n:02d}",
                    abstract=f"We teach language models to read corpus {n}. They do well.")
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(), port=port) as served:
+        yield served
 
 
 def emailed_link(settings, path: str) -> str:
