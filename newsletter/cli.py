@@ -454,7 +454,9 @@ def serve(
 
         start_ticker()
     out.print(f"AcademicHub on http://{host}:{port}/  (outbox: {get_settings().outbox_dir})")
-    uvicorn.run("newsletter.web.app:app", host=host, port=port, log_level="info")
+    # X-Forwarded-* is the app's business (TRUSTED_PROXIES), never uvicorn's default trust.
+    uvicorn.run("newsletter.web.app:app", host=host, port=port, log_level="info",
+                proxy_headers=False)
 
 
 @app.command()

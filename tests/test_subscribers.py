@@ -89,6 +89,10 @@ def test_it_creates_an_active_subscription_when_an_operator_confirms(session):
 @pytest.mark.parametrize("fields, field, key", [
     ({"timezone": "Mars/Olympus"}, "timezone", "timezone_invalid"),
     ({"timezone": "../../etc/passwd"}, "timezone", "timezone_invalid"),
+    ({"timezone": "localtime"}, "timezone", "timezone_invalid"),  # the server's own zone
+    ({"timezone": "Factory"}, "timezone", "timezone_invalid"),  # IANA's "zone not set"
+    ({"timezone": "posixrules"}, "timezone", "timezone_invalid"),
+    ({"timezone": "posix/Europe/Paris"}, "timezone", "timezone_invalid"),
     ({"send_hour": 24}, "send_hour", "hour_invalid"),
     ({"send_hour": -1}, "send_hour", "hour_invalid"),
     ({"send_hour": "seven"}, "send_hour", "hour_invalid"),

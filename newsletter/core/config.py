@@ -7,6 +7,7 @@ line naming the variable (see `newsletter.cli`).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections import Counter
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     from_email: str = "AcademicHub <digest@academichub.local>"
     admin_token: str | None = None
+    # Proxies whose X-Forwarded-For/-Proto we believe (addresses or networks, comma-separated).
+    # None by default: then no client can choose the address the per-IP limits count.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     contact_email: str = "ops@academichub.local"
 
     anthropic_api_key: str | None = None
@@ -108,11 +112,22 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("secret_key_fallbacks", mode="before")
+    @field_validator("secret_key_fallbacks", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:  # "*" would let every client name its own address again
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (such as "
+                                 "10.0.0.0/8); list the proxies in front of the app") from None
         return value
 
     @field_validator("database_url")

@@ -13,8 +13,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from importlib import resources
 from typing import Any
-from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -94,9 +94,29 @@ def normalize_email(raw: Any) -> str:
     return result.normalized.lower()
 
 
+# Confirmations (and "already subscribed" notices) per mailbox: the subscribe forms' cap.
+MAILBOX_PER_HOUR, MAILBOX_PER_DAY = 3, 6
+GMAIL = ("gmail.com", "googlemail.com")
+
+
+def mailbox_key(email: str) -> str:
+    """The inbox an address delivers to, for rate limits only (mail still goes to the address
+    as typed): `ada+news@x` is `ada@x`, and Gmail ignores dots and has two domain names."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in GMAIL:
+        local, domain = local.replace(".", ""), GMAIL[0]
+    return f"{local}@{domain}"
+
+
 @lru_cache(maxsize=1)
 def timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    """IANA zone names: the list the tzdata package ships, less IANA's "Factory" placeholder
+    ("local time zone must be set"). Not `zoneinfo.available_timezones()`, which also offers
+    the host's `localtime` (whatever the server's zone is) and, on some systems,
+    `posixrules`: a subscriber's zone must mean the same place on every machine."""
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(names) - {"Factory"}
 
 
 def _timezone(value: Any) -> str:

@@ -141,7 +141,7 @@ def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> A
         raise HTTPException(429, "too many attempts, try again later")
     try:
         email = validation.normalize_email(body.email)
-        if not limits.allow_address(email):
+        if not limits.allow_mailbox(email):
             raise HTTPException(429, "too many attempts, try again later")
         subscriber = lifecycle.subscribe(session, email, **body.model_dump(exclude={"email"}),
                                            source="api")

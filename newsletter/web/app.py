@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.core.config import get_settings
 from newsletter.web import api, common, learning_pages, pages
@@ -76,6 +77,10 @@ def create_app() -> FastAPI:
                   docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.rate_limits = RateLimits(settings.redis_url)
     app.add_middleware(SecurityMiddleware)
+    if settings.trusted_proxies:  # outermost: every layer inside sees the real client
+        # The client is the right-most X-Forwarded-For hop that is not one of our proxies;
+        # a request that does not come from one of them keeps its own peer address.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)

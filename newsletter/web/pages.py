@@ -114,7 +114,7 @@ def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Resp
     if errors:
         return landing(request, session, locale, form_values(data), errors, status=422)
     email = validation.normalize_email(data["email"])
-    if not limits.allow_address(email):
+    if not limits.allow_mailbox(email):
         return error_page(request, "rate_limited", 429, locale)
     try:
         subscriber = lifecycle.subscribe(session, email, **fields, source="web")

@@ -4,26 +4,35 @@ CSRF is a signed double-submit: a random value in a cookie, and the same value s
 (per-purpose salt) in each form; a cross-site form can neither read the cookie nor forge
 the signature. The one-click unsubscribe POST is exempt (RFC 8058: no cookie, no token).
 Rate limits use `limits`, on Redis when REDIS_URL is set (shared by every web process),
-in memory otherwise.
+in memory otherwise. When Redis cannot be reached they fall back to the same limits kept in
+this process (logged once per outage, retried every 30 s): never unlimited. Per client IP
+(the address ProxyHeadersMiddleware settled on, see TRUSTED_PROXIES) and per mailbox
+(`validation.mailbox_key`: plus-aliases and Gmail's dots are one inbox), per hour and day.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+import time
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from limits import parse
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.core.config import get_settings
+from newsletter.subscribers.validation import MAILBOX_PER_DAY, MAILBOX_PER_HOUR, mailbox_key
 
+log = logging.getLogger(__name__)
 CSRF_COOKIE = "ah_csrf"
 CSRF_FIELD = "csrf_token"
 SUBSCRIBE_PER_IP = parse("20/hour")
-SUBSCRIBE_PER_ADDRESS = parse("3/hour")
+PER_MAILBOX = (parse(f"{MAILBOX_PER_HOUR}/hour"), parse(f"{MAILBOX_PER_DAY}/day"))
+REDIS_RETRY_SECONDS = 30  # while Redis is down, how often a request tries it again
 MAX_BODY = 64 * 1024  # forms and JSON here are tiny; refuse anything bigger early
 MAX_WEBHOOK_BODY = 8 * 2**20  # SendGrid posts batches of up to thousands of events
 
@@ -65,23 +74,40 @@ def csrf_valid(cookie_value: str | None, form_value: object) -> bool:
 # --- rate limits ------------------------------------------------------------------------
 
 class RateLimits:
-    """Subscribe limits per client IP and per (normalized) address."""
+    """Subscribe limits per client IP and per mailbox, shared through Redis when set."""
 
     def __init__(self, redis_url: str | None = None) -> None:
-        storage = storage_from_string(redis_url) if redis_url else MemoryStorage()
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.shared = MovingWindowRateLimiter(storage_from_string(
+            redis_url, wrap_exceptions=True, socket_connect_timeout=1, socket_timeout=1,
+        )) if redis_url else None
+        self.retry_at = 0.0  # monotonic time before which Redis is not asked again
+        self.down = False
 
     def allow_ip(self, ip: str) -> bool:
         return self._hit(SUBSCRIBE_PER_IP, "subscribe-ip", ip)
 
-    def allow_address(self, email: str) -> bool:
-        return self._hit(SUBSCRIBE_PER_ADDRESS, "subscribe-address", email)
+    def allow_mailbox(self, email: str) -> bool:
+        """One more email to this inbox? Counts the hour first, then the day."""
+        key = mailbox_key(email)
+        return all(self._hit(item, "subscribe-mailbox", key) for item in PER_MAILBOX)
 
-    def _hit(self, item, *keys: str) -> bool:
-        try:
-            return self.limiter.hit(item, "academichub", *keys)
-        except Exception:  # noqa: BLE001  a Redis outage must not take subscribing down
-            return True
+    def _hit(self, item: RateLimitItem, *keys: str) -> bool:
+        if self.shared is not None and time.monotonic() >= self.retry_at:
+            try:
+                allowed = self.shared.hit(item, "academichub", *keys)
+            except StorageError as error:
+                self.retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+                if not self.down:
+                    self.down = True
+                    log.error("rate limits: Redis is unreachable (%s); limiting in this "
+                              "process until it is back", error.storage_error)
+            else:
+                if self.down:
+                    self.down = False
+                    log.warning("rate limits: Redis is back; limits are shared again")
+                return allowed
+        return self.local.hit(item, "academichub", *keys)
 
 
 # --- headers and body size (pure ASGI, so streaming and errors are covered too) ---------
