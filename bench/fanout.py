@@ -97,7 +97,8 @@ def seed(subscribers: int, papers: int) -> None:
     from sqlmodel import Session, select
 
     from newsletter.core import db
-    from newsletter.core.models import Interest, Paper, Source, Subscriber, utcnow
+    from newsletter.core.models import Interest, Paper, Source, Subscriber
+    from newsletter.core.time import utcnow
     from newsletter.harvest import harvester
 
     rng = random.Random(7)

@@ -27,6 +27,8 @@ from newsletter.core.models import Paper  # noqa: E402
 from newsletter.harvest import harvester  # noqa: E402
 from newsletter.ranking import rank  # noqa: E402
 from newsletter.ranking.candidates import Pick  # noqa: E402
+from newsletter.ranking.index import Corpus, Doc  # noqa: E402
+from newsletter.ranking.reasons import reasons  # noqa: E402
 from newsletter.writing import offline_writer  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -45,10 +47,10 @@ def load() -> tuple[list[Paper], list[dict]]:
 
 
 def digests(papers: list[Paper], profiles: list[dict]) -> list[list[Pick]]:
-    docs = [rank.Doc(title=p.title, abstract=p.abstract, authors=p.authors,
-                     categories=p.categories, primary_category=p.primary_category,
-                     source=p.source) for p in papers]
-    corpus = rank.Corpus(docs)
+    docs = [Doc(title=p.title, abstract=p.abstract, authors=p.authors,
+                categories=p.categories, primary_category=p.primary_category,
+                source=p.source) for p in papers]
+    corpus = Corpus(docs)
     plain = [rank.Profile(keywords=p["keywords"], categories=p["categories"],
                           authors=p["authors"], excludes=p["excludes"]) for p in profiles]
     ranking = rank.rank(corpus, plain, limit=10)
@@ -56,8 +58,7 @@ def digests(papers: list[Paper], profiles: list[dict]) -> list[list[Pick]]:
     for row, profile in enumerate(plain):
         picks = []
         for i, score, _followed in ranking.for_profile(row):
-            reasons, matched, followed = rank.reasons(corpus, profile, i)
-            picks.append(Pick(papers[i], float(score), "", matched, followed, reasons))
+            picks.append(Pick.of(papers[i], float(score), reasons(corpus, profile, i)))
         if picks:
             out.append(picks)
     return out

@@ -1,7 +1,7 @@
 """Ranking quality on the hand-labelled evaluation set (tests/data/eval).
 
 Run: `.venv/bin/python bench/quality.py`. Parses the arXiv RSS files there, ranks the papers
-for each of the 10 interest profiles with `newsletter.rank`, and prints per profile the
+for each of the 10 interest profiles with `newsletter.ranking`, and prints per profile the
 precision@10 (relevant among the first 10 picks, over 10), recall@10, recall over everything
 that clears the minimum score, and the recall of papers by followed authors (target 100%).
 Relevance labels were judged by hand against each profile's `need`.
@@ -19,6 +19,7 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from newsletter.core.text import author_key
 from newsletter.ranking import rank
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "eval"
@@ -65,9 +66,9 @@ def evaluate(limit: int = 10) -> list[dict]:
         relevant = labels.get(spec["name"], set())
         first = [ids[i] for i, _, _ in top.for_profile(row)]
         allp = [ids[i] for i, _, _ in everything.for_profile(row)]
-        keys = {rank.author_key(a) for a in prof.authors}
+        keys = {author_key(a) for a in prof.authors}
         by_followed = {ids[i] for i, d in enumerate(docs)
-                       if keys & {rank.author_key(a) for a in d.authors}}
+                       if keys & {author_key(a) for a in d.authors}}
         rows.append({
             "profile": spec["name"], "relevant": len(relevant), "picked": len(first),
             "p_at_10": sum(x in relevant for x in first) / limit,

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
 from newsletter.core.config import ConfigError, get_settings, mask
+from newsletter.core.time import local_now, parse_iso
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -68,10 +69,9 @@ def parse_when(value: str | None, what: str) -> dt.datetime | None:
     if not value:
         return None
     try:
-        when = dt.datetime.fromisoformat(value)
+        return parse_iso(value)
     except ValueError:
         fail(f"{what}: not an ISO date/time: {value!r} (e.g. 2026-11-26T07:05:00+08:00)")
-    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 @db_app.command("upgrade")
@@ -320,9 +320,8 @@ def preview(
 ):
     """Build a subscriber's digest without sending it (and without counting it as sent)."""
     from newsletter.core.db import session_scope
-    from newsletter.core.models import Outcome, utcnow
+    from newsletter.core.models import Outcome
     from newsletter.scheduling import pipeline
-    from newsletter.scheduling.schedule import local_now
 
     try:
         local_date = dt.date.fromisoformat(date) if date else None
@@ -331,15 +330,16 @@ def preview(
     with session_scope() as session:
         subscriber = find_subscriber(session, email)
         if local_date is None:  # the subscriber's today, not the machine's
-            local_date = local_now(subscriber, utcnow()).date()
+            local_date = local_now(subscriber.timezone).date()
         result = pipeline.preview(session, subscriber, local_date)
     if explain:
-        from newsletter.ranking.candidates import explain_rows
+        from newsletter.locale.reasons import reason_text
 
         table = Table("#", "score", "paper", "why")
-        for row in explain_rows(result.picks):
-            table.add_row(str(row["rank"]), f"{row['score']:.2f}",
-                          f"{row['id']}  {row['title'][:70]}", row["reason"])
+        for n, pick in enumerate(result.picks, 1):  # every stored reason, in English
+            why = reason_text(pick.reasons, "en", limit=len(pick.reasons)) or pick.reason
+            table.add_row(str(n), f"{pick.score:.2f}",
+                          f"{pick.paper.id}  {pick.paper.title[:70]}", why)
         out.print(table)
     if result.status == Outcome.EMPTY:
         out.print("nothing to send: no new papers match this subscriber's topics")

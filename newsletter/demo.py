@@ -6,9 +6,7 @@ arXiv's RSS format), subscribes a demo researcher, and runs their digest to the 
 
 from __future__ import annotations
 
-import datetime as dt
 from importlib import resources
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlmodel import select
@@ -17,6 +15,7 @@ from newsletter.core import db
 from newsletter.core.config import get_settings
 from newsletter.core.db import session_scope
 from newsletter.core.models import Digest, Subscriber
+from newsletter.core.time import local_now
 from newsletter.harvest import harvester
 from newsletter.scheduling import pipeline
 from newsletter.subscribers import lifecycle
@@ -71,7 +70,7 @@ def run(*, offline: bool = False, console=None) -> dict:
             count = load_sample(session)
             mode = "bundled sample (offline)"
         subscriber = reset_demo_subscriber(session)
-        today = dt.datetime.now(ZoneInfo(subscriber.timezone)).date()
+        today = local_now(subscriber.timezone).date()
         digest = Digest(subscriber_id=subscriber.id, local_date=today)
         session.add(digest)
         session.commit()

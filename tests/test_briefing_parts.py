@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.ranking.candidates import Pick
-from newsletter.ranking.rank import Reason
+from newsletter.ranking.reasons import Reason
 from newsletter.writing import extract, threads
 from newsletter.writing.attribution import attribute
 from newsletter.writing.offline_writer import key_sentence, write_offline

@@ -94,7 +94,7 @@ def test_it_subscribes_confirmed_and_previews_with_explanations(tmp_path, sessio
     out = tmp_path / "pv"
     result = run("preview", "ada@example.org", "--out", str(out), "--explain")
     assert result.exit_code == 0, result.stdout
-    assert "Grace Hopper" in result.stdout  # the followed author's paper is explained
+    assert "by Grace Hopper" in result.stdout  # the followed author's paper is explained
     assert {p.name for p in out.iterdir()} == {"digest.html", "digest.txt", "digest.eml"}
     assert b"List-Unsubscribe:" in (out / "digest.eml").read_bytes()
 

@@ -515,13 +515,59 @@ def test_it_composes_on_postgresql(pg_url):
 def test_it_says_why_in_the_subscribers_language(session, locale, why):
     digest = make_digest(session, papers=1, locale=locale, authors=["Zhuokai Zhao"])
     item = session.exec(select(DigestItem)).one()
-    item.reason = "by Zhuokai Zhao; matches 'distillation' in the title"  # what select stored
+    item.reason, item.reasons = "", [  # what prepare stores: data, no words
+        {"kind": "author", "value": "Zhao, Zhuokai", "matched": ["Zhuokai Zhao"]},
+        {"kind": "title", "value": "distillation", "matched": ["distillation"]}]
     session.add(item)
     session.commit()
     compose_digest(session, digest)
     card_ = cards_in(parse(digest.html))[0]
     assert " ".join(card_.select_one("p.why").get_text().split()) == why
     assert " ".join(why.split()) in " ".join(digest.text.split())
+
+
+def test_it_shows_the_stored_words_of_items_prepared_before_reasons_were_data(session):
+    digest = make_digest(session, papers=1, locale="zh")  # items with words only (before 0004)
+    compose_digest(session, digest)
+    card_ = cards_in(parse(digest.html))[0]
+    assert " ".join(card_.select_one("p.why").get_text().split()) == \
+        "推荐理由： matches 'distillation' (0)"
+    assert digest.status == DigestStatus.COMPOSED
+
+
+@pytest.mark.parametrize(("locale", "theme", "why"), [
+    ("en", "New from Torsten Schön", "Why you got this: by %s"),
+    ("zh", "关注的作者 Torsten Schön", "推荐理由： 关注的作者 %s"),
+])
+def test_it_stars_followed_authors_however_typed_and_names_them_as_the_paper_does(
+        session, locale, theme, why):
+    from newsletter.scheduling import pipeline
+
+    moment = dt.datetime(2026, 6, 19, 5, 0, tzinfo=dt.UTC)
+    subscriber = factories.make_subscriber(
+        session, locale=locale, keywords=(), authors=("Schon, Torsten", "Cedric Demonceaux"))
+    factories.make_paper(session, title="Event cameras for visual odometry",
+                         authors=["Ana Pérez", "Cédric Demonceaux"],
+                         first_seen=moment - dt.timedelta(hours=3))
+    factories.make_paper(session, title="Sequential Monte Carlo for system identification",
+                         authors=["Fredrik Lindsten", "Torsten Schön"],
+                         first_seen=moment - dt.timedelta(hours=2))
+    factories.make_paper(session, title="Tokenizers for Finnish", first_seen=moment)
+    digest = Digest(subscriber_id=subscriber.id, local_date=moment.date(), created_at=moment)
+    session.add(digest)
+    session.commit()
+    assert pipeline.prepare(session, digest.id, now=moment, refresh=False) == "pending"
+    compose_digest(session, digest)
+
+    cards = cards_in(parse(digest.html))
+    assert [[s.get_text() for s in c.select("strong.followed")] for c in cards] == [
+        ["Torsten Schön"], ["Cédric Demonceaux"]]
+    text = " ".join(digest.text.split())
+    assert "Fredrik Lindsten, Torsten Schön ★" in text
+    assert "Ana Pérez, Cédric Demonceaux ★" in text
+    assert theme in digest.subject and "Schon, Torsten" not in digest.subject
+    assert [" ".join(c.select_one("p.why").get_text().split()) for c in cards] == [
+        why % name for name in ("Torsten Schön", "Cédric Demonceaux")]
 
 
 @cache

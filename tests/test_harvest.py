@@ -17,7 +17,8 @@ import time_machine
 from sqlmodel import Session, select
 
 from newsletter.core import config, db
-from newsletter.core.models import Paper, Source, utcnow
+from newsletter.core.models import Paper, Source
+from newsletter.core.time import utcnow
 from newsletter.harvest import fetch as fetch_module
 from newsletter.harvest.feeds import FeedError, parse
 from newsletter.harvest.fetch import fetch

@@ -19,7 +19,7 @@ from newsletter.core.models import (
     SubscriberModel,
 )
 from newsletter.harvest.harvester import harvest_file, store
-from newsletter.locale.i18n import reason_text
+from newsletter.locale.reasons import reason_text
 from newsletter.ranking import candidates, embedding, learned, learning, rank
 from newsletter.subscribers import library, lifecycle
 from newsletter.tracking import ratings
@@ -65,12 +65,12 @@ def test_it_ranks_a_subscriber_with_neither_library_nor_ratings_exactly_as_befor
     plain = make_subscriber(session, "plain@example.org",
                             keywords=("gaussian splatting", "single-cell RNA sequencing"),
                             categories=("astro-ph.EP",), excludes=("avatars",))
-    before = [(p.paper.id, p.score, p.reason) for p in candidates.select_papers(session, plain)]
+    before = [(p.paper.id, p.score, p.reasons) for p in candidates.select_papers(session, plain)]
     with_library(session, "render", keywords=())
     ratings.rate(session, plain, papers[0], 0)  # an undo of nothing leaves no rating
     assert learning.refresh(session).models == 1
     candidates._index = None
-    after = [(p.paper.id, p.score, p.reason) for p in candidates.select_papers(session, plain)]
+    after = [(p.paper.id, p.score, p.reasons) for p in candidates.select_papers(session, plain)]
     assert after == before
 
 
@@ -216,7 +216,8 @@ def test_it_names_the_nearest_library_paper_in_the_email_in_the_subscribers_lang
     result = pipeline.preview(session, subscriber, dt.date(2026, 11, 24))
     assert result.status != "empty"
     assert "与你的论文《" in result.text and "与你的论文《" in result.html
-    assert "close to your paper “" in result.picks[0].reason  # what `preview --explain` prints
+    assert reason_text(result.picks[0].reasons, "en").startswith(  # `preview --explain`
+        "close to your paper “")
 
 
 def test_it_still_drops_papers_with_an_excluded_word(session, papers):
@@ -240,11 +241,21 @@ def test_it_learns_from_the_cli_and_says_what_it_did(session, papers):
         " ".join(result.output.split())
 
 
-def test_it_names_the_nearest_paper_when_compose_runs_without_the_window_index(
+def test_it_stores_the_nearest_paper_when_prepared_and_words_it_when_composed_elsewhere(
         session, papers):
+    from newsletter.compose.view import compose_digest
+    from newsletter.core.models import Digest, DigestItem
+    from newsletter.scheduling import pipeline
+
     subscriber = with_library(session, "battery", keywords=())
     learning.refresh(session)
-    picks = candidates.select_papers(session, subscriber, limit=5)
-    candidates._index = None  # another worker process: a small corpus of just these papers
-    explained = candidates.explain_papers(session, subscriber, [p.paper for p in picks])
-    assert [reasons[0].kind for reasons, _, _ in explained] == ["similar"] * len(picks)
+    digest = Digest(subscriber_id=subscriber.id, local_date=dt.date(2026, 11, 24))
+    session.add(digest)
+    session.commit()
+    pipeline.prepare(session, digest.id, refresh=False)
+    items = session.exec(select(DigestItem).where(DigestItem.digest_id == digest.id)).all()
+    assert items and all(item.reasons[0]["kind"] == "similar" for item in items)
+    assert all(item.reasons[0]["paper"]["title"] for item in items)
+    candidates._index = None  # another worker process, without the window index or models
+    compose_digest(session, digest)
+    assert digest.text.count("close to your paper “") == len(items)

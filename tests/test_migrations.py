@@ -1,9 +1,12 @@
 """The Alembic migrations build exactly the schema the models describe, on both databases."""
 
+import json
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from newsletter.core import db
@@ -37,3 +40,43 @@ def test_it_migrates_postgresql_to_the_models(pg_url):
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     assert_schema_matches_models(pg_url)
+
+
+OLD_ROWS = [  # a digest prepared before 0004: its item has English words and no reasons
+    "INSERT INTO subscriber (id, email, status, locale, timezone, send_hour, frequency,"
+    " weekday, max_papers, token_version, created_at) VALUES (1, 'ada@example.org',"
+    " 'active', 'zh', 'UTC', 7, 'daily', 0, 10, 1, '2026-11-20 07:00:00')",
+    "INSERT INTO paper (id, version, title, authors, abstract, categories, url, source,"
+    " first_seen, updated_at) VALUES ('arxiv:2611.00001', 1, 'Distillation', '[]', '', '[]',"
+    " '', 'arxiv', '2026-11-20 07:00:00', '2026-11-20 07:00:00')",
+    "INSERT INTO digest (id, subscriber_id, local_date, status, attempts, created_at)"
+    " VALUES (1, 1, '2026-11-20', 'sent', 1, '2026-11-20 07:00:00')",
+    "INSERT INTO digestitem (digest_id, paper_id, rank, score, reason) VALUES"
+    " (1, 'arxiv:2611.00001', 1, 2.0, 'matches ''distillation'' in the title')",
+]
+
+
+def assert_old_items_survive(url: str) -> None:
+    from newsletter.ranking.reasons import reasons_from_json
+
+    command.upgrade(db.alembic_config(url), "0003")
+    with db.engine_for(url).begin() as conn:
+        for statement in OLD_ROWS:
+            conn.execute(text(statement))
+    assert_schema_matches_models(url)  # upgrades to head
+    with db.engine_for(url).connect() as conn:
+        reason, stored = conn.execute(text("SELECT reason, reasons FROM digestitem")).one()
+    assert reason == "matches 'distillation' in the title"
+    assert reasons_from_json(stored if isinstance(stored, list) else json.loads(stored)) == []
+
+
+def test_it_keeps_items_prepared_before_reasons_were_data_on_sqlite(tmp_path):
+    assert_old_items_survive(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+@pytest.mark.postgres
+def test_it_keeps_items_prepared_before_reasons_were_data_on_postgresql(pg_url):
+    with db.engine_for(pg_url).begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    assert_old_items_survive(pg_url)

@@ -118,6 +118,24 @@ def test_it_previews_without_counting_the_papers_as_sent(session, feeds):
     assert session.exec(select(Paper)).all()
 
 
+def test_it_stores_reasons_as_data_and_previews_a_stored_digest_from_them(session, feeds):
+    from newsletter.ranking.reasons import Reason
+
+    subscriber = make_subscriber(session, keywords=("language models",),
+                                 authors=("Hopper, Grace",))
+    digest_id = new_digest(session, subscriber)
+    assert pipeline.run_digest(digest_id) == DigestStatus.SENT
+    items = session.exec(select(DigestItem).where(DigestItem.digest_id == digest_id)
+                         .order_by(DigestItem.rank)).all()
+    assert items[0].reasons[0] == {"kind": "author", "value": "Hopper, Grace",
+                                   "matched": ["Grace Hopper"]}
+    assert all(item.reasons and item.reason == "" for item in items)
+    shown = pipeline.preview(session, subscriber, dt.date(2026, 11, 24))  # the stored digest
+    assert shown.picks[0].reasons[0] == Reason("author", "Hopper, Grace", ("Grace Hopper",))
+    assert shown.picks[0].followed_author == "Grace Hopper"
+    assert [p.paper.id for p in shown.picks] == [item.paper_id for item in items]
+
+
 def test_a_tick_picks_up_a_digest_whose_chain_was_lost(session, feeds):
     subscriber = make_subscriber(session, keywords=("language models",))
     claimed = dt.datetime(2026, 11, 24, 7, 5, tzinfo=dt.UTC)

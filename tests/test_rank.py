@@ -7,8 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.core.text import author_key
+from newsletter.locale.reasons import reason_text
 from newsletter.ranking import rank
-from newsletter.ranking.rank import Corpus, Doc, Profile, author_key, explain
+from newsletter.ranking.index import Corpus, Doc
+from newsletter.ranking.rank import Profile
+from newsletter.ranking.reasons import (
+    PaperRef,
+    Reason,
+    followed_author,
+    interests_matched,
+    reasons,
+    reasons_from_json,
+    reasons_to_json,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +33,12 @@ def doc(title: str, abstract: str = "", **fields) -> Doc:
 def titles(docs: list[Doc], profile: Profile, *, limit: int = 10) -> list[str]:
     corpus = Corpus(docs)
     return [docs[i].title for i, _, _ in rank.rank(corpus, [profile], limit=limit).for_profile(0)]
+
+
+def explain(corpus: Corpus, profile: Profile, index: int) -> tuple[str, list[str], str | None]:
+    """What a card says, in English: (words, interests matched, followed author)."""
+    found = reasons(corpus, profile, index)
+    return reason_text(found, "en"), interests_matched(found), followed_author(found)
 
 
 FILLER = [doc(f"Unrelated study number {i} of protein folding kinetics",
@@ -110,7 +128,7 @@ def test_it_puts_followed_authors_first_even_without_a_topic_match():
     picks = rank.rank(corpus, [profile]).for_profile(0)
     assert [(i, followed) for i, _, followed in picks] == [(1, True), (0, False)]
     reason, _, followed = explain(corpus, profile, 1)
-    assert (reason, followed) == ("by Zhao, Zhuokai", "Zhao, Zhuokai")
+    assert (reason, followed) == ("by Zhuokai Zhao", "Zhuokai Zhao")  # as the paper spells it
 
 
 def test_it_drops_papers_with_excluded_words_but_not_followed_authors():
@@ -230,35 +248,57 @@ def test_it_ranks_the_evaluation_set_well_and_never_misses_a_followed_author():
 
 
 def test_it_gives_reasons_as_data_that_read_in_english_and_chinese():
-    from newsletter.locale.i18n import reason_text
-
     docs = [doc("Graph networks", "We study 知识蒸馏 with language models in detail.",
                 categories=["cs.LG", "cs.CL"], authors=["Zhuokai Zhao"])]
     profile = Profile(keywords=["language models", "知识蒸馏", "networks graph theory"],
-                      categories=["cs.CL"], authors=["Zhao, Zhuokai"])
-    found, matched, followed = rank.reasons(Corpus(docs), profile, 0)
-    assert found == [rank.Reason("author", "Zhao, Zhuokai"),
-                     rank.Reason("abstract", "language models"),
-                     rank.Reason("abstract", "知识蒸馏")]
-    assert followed == "Zhao, Zhuokai" and "cs.CL" in matched
-    assert explain(Corpus(docs), profile, 0)[0] == reason_text(found, "en") == (
-        "by Zhao, Zhuokai; matches 'language models' in the abstract; "
-        "matches '知识蒸馏' in the abstract")
-    assert reason_text(found, "zh") == ("关注的作者 Zhao, Zhuokai；摘要匹配“language models”；"
+                      categories=["cs"], authors=["Zhao, Zhuokai"])
+    found = reasons(Corpus(docs), profile, 0)
+    assert found == [Reason("author", "Zhao, Zhuokai", ("Zhuokai Zhao",)),
+                     Reason("abstract", "language models", ("language", "models")),
+                     Reason("abstract", "知识蒸馏", ("知识蒸馏",)),
+                     Reason("category", "cs", ("cs.LG", "cs.CL")),
+                     Reason("partial", "networks graph theory", ("networks", "graph"))]
+    assert followed_author(found) == "Zhuokai Zhao"
+    assert interests_matched(found) == ["Zhao, Zhuokai", "language models", "知识蒸馏", "cs",
+                                        "networks graph theory"]
+    assert reason_text(found, "en") == ("by Zhuokai Zhao; matches 'language models' in the "
+                                        "abstract; matches '知识蒸馏' in the abstract")
+    assert reason_text(found, "zh") == ("关注的作者 Zhuokai Zhao；摘要匹配“language models”；"
                                         "摘要匹配“知识蒸馏”")
-    glossed = [rank.Reason("title", "知识蒸馏", "knowledge distillation"),
-               rank.Reason("partial", "graph theory"), rank.Reason("category", "cs.CL")]
+    glossed = [Reason("title", "知识蒸馏", ("knowledge", "distillation"), "knowledge distillation"),
+               Reason("partial", "graph theory", ("graph",)), Reason("category", "cs.CL")]
     assert reason_text(glossed, "zh") == \
         "标题匹配“知识蒸馏”（knowledge distillation）；部分匹配“graph theory”；分类 cs.CL"
     assert reason_text(glossed, "en") == ("matches '知识蒸馏' (knowledge distillation) in the "
                                           "title; partly matches 'graph theory'; cs.CL")
 
 
-def test_it_names_the_source_or_says_recent_when_nothing_else_matched():
-    from newsletter.locale.i18n import reason_text
+def test_it_stores_reasons_as_json_and_reads_back_what_it_can():
+    found = [Reason("author", "Schon, Torsten", ("Torsten Schön",)),
+             Reason("title", "知识蒸馏", ("knowledge", "distillation"), "knowledge distillation"),
+             Reason("similar", "0.83", paper=PaperRef("arxiv:2401.00001", "Our paper", 2024)),
+             Reason("recent")]
+    stored = reasons_to_json(found)
+    assert stored[0] == {"kind": "author", "value": "Schon, Torsten", "matched": ["Torsten Schön"]}
+    assert stored[3] == {"kind": "recent"}
+    assert reasons_from_json(stored) == found
+    assert reasons_from_json([{"value": "no kind"}, "junk", {"kind": "title", "matched": 3}]) == [
+        Reason("title")]
+    assert reasons_from_json(None) == [] and reasons_from_json("[]") == []
 
+
+def test_it_words_only_the_kinds_it_knows_and_only_the_first_few():
+    found = [{"kind": "a kind from a newer version", "value": "x"}, {"kind": "recent"},
+             {"kind": "category", "value": "cs.CL"}, {"kind": "category", "value": "cs.LG"},
+             {"kind": "feedback"}]
+    assert reason_text(found, "en") == "recent paper; cs.CL; cs.LG"
+    assert reason_text(found, "en", limit=10) == \
+        "recent paper; cs.CL; cs.LG; like papers you asked for more of"
+
+
+def test_it_names_the_source_or_says_recent_when_nothing_else_matched():
     corpus = Corpus([doc("Tokenizers", source="arxiv")])
-    assert rank.reasons(corpus, Profile(sources=["arXiv"]), 0)[0] == [
-        rank.Reason("source", "arXiv")]
-    assert reason_text([rank.Reason("source", "arXiv")], "zh") == "来自 arXiv"
+    assert reasons(corpus, Profile(sources=["arXiv"]), 0) == [
+        Reason("source", "arXiv", ("arxiv",))]
+    assert reason_text([Reason("source", "arXiv")], "zh") == "来自 arXiv"
     assert explain(corpus, Profile(), 0)[0] == "recent paper"

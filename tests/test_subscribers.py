@@ -20,8 +20,8 @@ from newsletter.core.models import (
     Interest,
     Subscriber,
     SubscriberStatus,
-    utcnow,
 )
+from newsletter.core.time import utcnow
 from newsletter.subscribers import lifecycle
 from newsletter.subscribers.validation import InvalidInput, normalize_email
 from tests.factories import make_paper, make_subscriber

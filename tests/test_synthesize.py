@@ -435,7 +435,7 @@ def test_it_caches_and_reports_spend_on_postgresql(pg_url, fake):
 
 def reasoned_picks(session):
     """Two papers matched the keyword in the title, three only the followed category."""
-    from newsletter.ranking.rank import Reason
+    from newsletter.ranking.reasons import Reason
 
     picks = []
     for i, abstract in enumerate(ABSTRACTS + ABSTRACTS[:2]):
@@ -484,7 +484,7 @@ def test_it_names_keyword_groups_in_sentence_case_and_leaves_other_names_alone()
 
 
 def test_it_takes_the_theme_from_a_keyword_group_even_when_small_groups_merge(session):
-    from newsletter.ranking.rank import Reason
+    from newsletter.ranking.reasons import Reason
 
     picks = []
     for i, (kind, value) in enumerate([("author", "Ada Lovelace"), ("author", "Alan Turing"),

@@ -308,6 +308,10 @@ def test_it_saves_preferences_and_previews_the_next_picks(client, session, paper
     assert page.status_code == 200
     assert "Saved." in text_of(page) and "Your next digest would include" in text_of(page)
     assert len(BeautifulSoup(page.text, "html.parser").select("aside .card")) == 5
+    reasons = [r.get_text() for r in BeautifulSoup(page.text, "html.parser").select(
+        "aside .card-reason")]
+    assert reasons[0] == ("matches 'language models' in the title; "
+                          "matches 'corpus 3' in the abstract")
     session.refresh(subscriber)
     assert (subscriber.send_hour, subscriber.max_papers, subscriber.weekday) == (21, 5, 4)
     assert lifecycle.interests(session, subscriber)["keywords"] == ["language models", "corpus 3"]
@@ -398,6 +402,22 @@ def test_it_says_why_a_day_was_skipped_in_the_readers_language(client, session):
     skipped = session.exec(select(Digest).where(Digest.local_date == saturday)).one()
     page = client.get(f"/d/{token('digest', subscriber, digest=skipped.id)}")
     assert skipped.error in page.text
+
+
+def test_it_words_the_web_views_reasons_in_the_readers_language(client, session, papers):
+    subscriber = make_subscriber(session, locale="zh")
+    digest = Digest(subscriber_id=subscriber.id, local_date=dt.date(2026, 11, 25), status="sent")
+    session.add(digest)
+    session.flush()
+    session.add(DigestItem(digest_id=digest.id, paper_id=papers[0].id, rank=1, reasons=[
+        {"kind": "title", "value": "language models", "matched": ["language", "models"]}]))
+    session.add(DigestItem(digest_id=digest.id, paper_id=papers[1].id, rank=2,
+                           reason="matches 'language models'"))  # stored before 0004
+    session.commit()
+    view = client.get(f"/d/{token('digest', subscriber, digest=digest.id)}")
+    reasons = [r.get_text() for r in BeautifulSoup(view.text, "html.parser").select(
+        ".card-reason")]
+    assert reasons == ["标题匹配“language models”", "matches 'language models'"]
 
 
 # --- unsubscribe ------------------------------------------------------------------------------
@@ -589,3 +609,28 @@ def test_it_ranks_the_live_preview_like_the_digest(client, session):
     found = client.get("/api/preview", params={"keywords": ["distill"]}).json()["papers"]
     assert [p["title"] for p in found] == ["On-policy distillation for reasoning",
                                           "A survey of benchmarks"]  # stemmed, title first
+
+
+def test_it_explains_the_live_preview_with_the_digests_reasons(client, session, papers):
+    found = client.get("/api/preview", params={"keywords": ["language models"],
+                                               "authors": ["Lovelace, Ada"], "lang": "zh"})
+    first = found.json()["papers"][0]
+    assert first["reasons"] == [
+        {"kind": "author", "value": "Lovelace, Ada", "matched": ["Ada Lovelace"]},
+        {"kind": "title", "value": "language models", "matched": ["language", "models"]}]
+    assert first["why"] == "关注的作者 Ada Lovelace；标题匹配“language models”"
+    page = client.get("/", params={"keywords": "language models", "lang": "en"})
+    reasons = [r.get_text() for r in BeautifulSoup(page.text, "html.parser").select(
+        ".card-reason")]
+    assert reasons == ["matches 'language models' in the title"] * 5
+    plain = client.get("/api/preview").json()["papers"]  # no topics yet: nothing to explain
+    assert plain and all(p["reasons"] == [] and p["why"] == "" for p in plain)
+
+
+def test_it_drops_excluded_words_from_the_topicless_preview_as_the_digest_does(client, session):
+    from tests.factories import make_paper
+
+    make_paper(session, title="Surveys of parsing", abstract="We survey parsers.")
+    make_paper(session, title="Parsing Finnish", abstract="We parse Finnish.")
+    found = client.get("/api/preview", params={"excludes": ["survey"]}).json()["papers"]
+    assert [p["title"] for p in found] == ["Parsing Finnish"]  # "Surveys": the stem matches

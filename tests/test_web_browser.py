@@ -104,6 +104,7 @@ def test_it_takes_a_reader_from_the_landing_page_to_unsubscribed(browser, live_s
         "language models", "cs.CL", "Author: Ada Lovelace"]
     first_card = page.locator(".card-meta").first  # expect() polls without eval (CSP-safe)
     expect(first_card).to_have_text("01. arXiv (cs.CL) 2026-11-25")
+    expect(page.locator(".card-reason").first).to_have_text(re.compile(r"^by Ada Lovelace; "))
     page.click("[data-batch]")
     expect(first_card).to_have_text(re.compile(r"^06\. arXiv"))
     page.select_option("#send_hour", "6")

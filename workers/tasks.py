@@ -10,7 +10,6 @@ leaves the batch for the one-digest tasks below, which are also what older chain
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from celery.exceptions import Ignore
@@ -19,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from newsletter.core.config import Settings, get_settings
 from newsletter.core.db import session_scope
 from newsletter.core.models import StepResult
+from newsletter.core.time import parse_iso, utcnow
 from newsletter.delivery import state
 from newsletter.delivery.backends import EmailBackend, TransientError, get_backend
 from newsletter.harvest import harvester
@@ -48,7 +48,7 @@ def learn() -> int:
 
 @app.task
 def dispatch_due(now: str | None = None) -> int:
-    when = dt.datetime.fromisoformat(now) if now else None
+    when = parse_iso(now) if now else None
     ids: list[int] = []
     claimed = pipeline.send_due(when, enqueue=ids.append).claimed
     size = get_settings().dispatch_batch_size
@@ -152,4 +152,4 @@ def backend() -> EmailBackend:
 @app.task
 def expire_unconfirmed() -> int:
     with session_scope() as session:
-        return lifecycle.expire_unconfirmed(session, dt.datetime.now(dt.UTC))
+        return lifecycle.expire_unconfirmed(session, utcnow())

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -34,6 +33,7 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 from premailer import Premailer
 
+from newsletter.core.text import WIDE, strip_links
 from newsletter.locale import i18n
 
 TEMPLATE_DIR = Path(str(resources.files("email_templates")))  # a checkout or an installed wheel
@@ -260,14 +260,11 @@ def render_html(name: str, locale: str, context: dict) -> str:
     return inline(html, template.css_for(html))
 
 
-CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]")
-
-
 def wrap(text: str, width: int = 72) -> str:
     """Greedy word wrap for the plain-text part (textwrap is several times slower, and this
     is most of the text part's cost). Long CJK runs, which have no spaces, are cut every
     width/2 characters (they are double width); URLs are never cut."""
-    if not CJK.search(text):  # the common case, without per-word checks
+    if not WIDE.search(text):  # the common case, without per-word checks
         lines, line = [], ""
         for word in text.split():
             if line and len(line) + 1 + len(word) > width:
@@ -279,7 +276,7 @@ def wrap(text: str, width: int = 72) -> str:
     lines, line, used = [], "", 0
     for word in text.split():
         step = width // 2
-        cjk = CJK.search(word) is not None
+        cjk = WIDE.search(word) is not None
         chunks = [word[i:i + step] for i in range(0, len(word), step)] \
             if cjk and len(word) > step and "://" not in word else [word]
         for index, chunk in enumerate(chunks):
@@ -351,24 +348,11 @@ def cut_at_sentence(text: str | None, limit: int = 320) -> str:
     return text[: ends[-1]] if ends else cut(text, limit)
 
 
-URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
-
-
 def clean_llm_text(text: str | None) -> str:
     """LLM text may carry only plain text and [n] citations: markdown links lose their
-    target and bare URLs go (a prompt-injected abstract must not put a link in our email).
-    Markup needs nothing here: it is escaped at render time like everything else."""
-    text = MD_LINK.sub(r"\1", text or "")
-    return URL.sub("", text)
-
-
-@lru_cache(maxsize=4096)
-def fold(name: str) -> str:
-    """Case- and diacritic-insensitive key for matching author names."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(bare.replace(".", " ").replace("-", " ").casefold().split())
+    target and URLs and web addresses go (a prompt-injected abstract must not put a link in
+    our email). Markup needs nothing here: it is escaped at render time like everything else."""
+    return strip_links(text)
 
 
 CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\]")

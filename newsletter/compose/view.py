@@ -15,7 +15,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
@@ -28,7 +27,6 @@ from newsletter.compose.render import (
     Rendered,
     clean_llm_text,
     cut_at_sentence,
-    fold,
     one_line,
     render_html,
     render_subject,
@@ -47,8 +45,12 @@ from newsletter.core.models import (
     Subscriber,
 )
 from newsletter.core.richtext import safe_markup
+from newsletter.core.text import followed_names
+from newsletter.core.time import local_now, utcnow
 from newsletter.locale import i18n
-from newsletter.ranking.candidates import Pick, explain_papers, profiles_for
+from newsletter.locale.reasons import reason_text
+from newsletter.ranking.candidates import Pick
+from newsletter.ranking.reasons import reasons_from_json
 from newsletter.subscribers.lifecycle import PENDING_DAYS
 from newsletter.tracking import track
 from newsletter.writing import synthesize
@@ -73,9 +75,9 @@ class CardView:
     source: str = "arXiv"
     category: str | None = None
     date: dt.date | None = None
-    reason: str = ""  # shown as it is when `reasons` is empty
-    reasons: list = field(default_factory=list)  # rank.Reason: worded in the email's language
-    followed: list[str] = field(default_factory=list)  # the subscriber's followed authors
+    reason: str = ""  # shown as it is when `reasons` is empty (rows from before 0004)
+    reasons: list = field(default_factory=list)  # ranking Reasons, worded in its language
+    followed: list[str] = field(default_factory=list)  # followed authors, as typed
     url: str | None = None  # the title link (our click redirect)
     abstract_url: str | None = None
     pdf_url: str | None = None
@@ -112,9 +114,9 @@ def _link_labels(locale: str) -> tuple[str, ...]:
 
 
 def _card(card: CardView, locale: str) -> dict:
-    followed = {fold(name) for name in card.followed}
     names = [a for a in card.authors if a and a.strip()]
-    is_followed = [bool(followed) and fold(name) in followed for name in names]
+    starred = followed_names(names, card.followed)
+    is_followed = [name in starred for name in names]
     shown = [i for i in range(len(names)) if i < SHOWN_AUTHORS or is_followed[i]]
     authors = [{"name": one_line(names[i], render.MAX_AUTHOR), "followed": is_followed[i]}
                for i in shown]
@@ -136,8 +138,8 @@ def _card(card: CardView, locale: str) -> dict:
         "authors_text": ", ".join(a["name"] + (" ★" if a["followed"] else "")
                                   for a in authors) + (f" {more_authors}" if hidden else ""),
         "summary": cut_at_sentence(card.summary, render.MAX_SUMMARY),
-        "reason": one_line(i18n.reason_text(card.reasons, locale) if card.reasons
-                           else card.reason, render.MAX_REASON),
+        "reason": one_line(reason_text(card.reasons, locale) if card.reasons else card.reason,
+                           render.MAX_REASON),
         "links": [link for link in links if link.url],
     }
 
@@ -223,10 +225,7 @@ def _simple(name: str, subscriber, context: dict, links: list[Link],
 
 
 def _local_today(subscriber) -> dt.date:
-    try:
-        return dt.datetime.now(ZoneInfo(subscriber.timezone or "UTC")).date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.datetime.now(dt.UTC).date()
+    return local_now(subscriber.timezone).date()
 
 
 def render_confirmation(subscriber, confirm_url: str) -> Rendered:
@@ -294,15 +293,6 @@ def doi_url(paper: Paper) -> str | None:
     return f"https://doi.org/{doi}" if doi and not doi.startswith("10.48550/") else None
 
 
-def _confirmed(pick: Pick) -> list:
-    """The pick's structured reasons if they say what selection recorded (its English
-    words); otherwise (interests changed since, or a hand-made item) the recorded words
-    stand as they are: a card never claims a reason selection did not give."""
-    if pick.reasons and i18n.reason_text(pick.reasons, "en")[:500] == pick.reason[:500]:
-        return pick.reasons
-    return []
-
-
 def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
                interests: list[Interest], writing: synthesize.Writing) -> DigestView:
     followed = [i.value for i in interests if i.kind == InterestKind.AUTHOR]
@@ -318,7 +308,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             category=(paper.primary_category or (paper.categories or [None])[0]
                       if is_preprint(paper) else None),
             title_html=paper.title_html, doi_url=doi_url(paper), preprint_url=preprint_url(paper),
-            date=paper.published, reason=pick.reason, reasons=_confirmed(pick),
+            date=paper.published, reason=pick.reason, reasons=pick.reasons,
             followed=followed,
             # the click redirect (it reads its own token keys, so track builds the URL)
             url=track.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
@@ -372,7 +362,6 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
             select(DigestItem, Paper).join(Paper, Paper.id == DigestItem.paper_id)
             .where(col(DigestItem.digest_id).in_(list(items))).order_by(DigestItem.rank)):
         items[item.digest_id].append((item, paper))
-    profiles = profiles_for(session, list(subscribers.values()), rows)
     statuses, failed = {}, []
     for digest in digests:
         subscriber, rows = subscribers.get(digest.subscriber_id), items[digest.id]
@@ -380,8 +369,7 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
             statuses[digest.id] = digest.status  # nothing to compose: the caller skips it
             continue
         try:
-            values = _composed(session, digest, subscriber, interests[subscriber.id], rows,
-                               profiles[subscriber.id])
+            values = _composed(session, digest, subscriber, interests[subscriber.id], rows)
         except DBAPIError:
             raise
         except Exception:
@@ -403,14 +391,12 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
 
 
 def _composed(session: Session, digest: Digest, subscriber: Subscriber,
-              interests: list[Interest], rows: list, profile) -> dict:
-    """The stored fields of one composed digest (writer + render), written by the caller."""
-    # The item stores English words; the structured reasons (for the subscriber's language
-    # and the offline writer's groups) are recomputed from the paper and the interests.
-    explained = explain_papers(session, subscriber, [paper for _, paper in rows],
-                               profile=profile)
-    picks = [Pick(paper, item.score, item.reason, matched, followed, reasons)
-             for (item, paper), (reasons, matched, followed) in zip(rows, explained)]
+              interests: list[Interest], rows: list) -> dict:
+    """The stored fields of one composed digest (writer + render), written by the caller.
+    Each item's stored reasons are worded here, in the subscriber's language; an item
+    prepared before reasons were data shows its stored English words."""
+    picks = [Pick.of(paper, item.score, reasons_from_json(item.reasons), item.reason)
+             for item, paper in rows]
     topics = [i.value for i in interests if i.kind in TOPIC_KINDS]
     writing = synthesize.write(session, picks, locale=subscriber.locale, topics=topics,
                                digest_id=digest.id)
@@ -419,7 +405,7 @@ def _composed(session: Session, digest: Digest, subscriber: Subscriber,
         "subject": rendered.subject, "preheader": rendered.preheader,
         "synthesis": writing.synthesis, "writer": (writing.writer or "")[:100],
         "html": rendered.html, "text": rendered.text, "status": DigestStatus.COMPOSED,
-        "composed_at": dt.datetime.now(dt.UTC),  # aware: the column type refuses naive ones
+        "composed_at": utcnow(),
         "error": f"synthesis fell back: {writing.fallback_reason}"
         if writing.fallback_reason else None,
     }

@@ -1,6 +1,8 @@
 """Database engine and sessions: SQLite (WAL) by default, PostgreSQL via DATABASE_URL.
 
 Engines are cached per URL so workers, the CLI and tests each pay connection setup once.
+`insert_ignore` is the one dialect switch for `INSERT ... ON CONFLICT DO NOTHING`, the
+statement every exactly-once write here rests on (digest claims, papers, webhook events).
 Schema: `upgrade()` runs the Alembic migrations (what `newsletter db upgrade` and the
 Procfile's release step call); tests may use `create_all()` for speed.
 """
@@ -12,8 +14,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, SQLModel, create_engine
 
 from newsletter.core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -54,6 +58,14 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_ignore(session: Session, table: type[SQLModel] | Table, *unique: str) -> Insert:
+    """INSERT that skips a row whose `unique` columns are already taken (a concurrent worker
+    won the race) instead of failing the transaction. Add `.values()`/`.returning()` as usual.
+    Settings admit only SQLite and PostgreSQL URLs, the two dialects that speak this."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def alembic_config(url: str | None = None):

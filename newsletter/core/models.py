@@ -16,16 +16,7 @@ from sqlalchemy import JSON, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> dt.datetime:
-    """Aware UTC: SQLModel's UTCDateTime columns refuse naive datetimes."""
-    return dt.datetime.now(dt.UTC)
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """Aware UTC, as stored; a naive value (a CLI --now, a test) is taken to be UTC."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
+from newsletter.core.time import utcnow
 
 # The vocabularies below are StrEnums: each member *is* its string, so the columns stay plain
 # VARCHARs holding the same values, rows read back compare equal to the members, and the JSON
@@ -200,7 +191,11 @@ class DigestItem(SQLModel, table=True):
     paper_id: str = Field(foreign_key="paper.id", index=True)
     rank: int
     score: float = 0.0
-    reason: str = Field(default="", max_length=500)
+    # Why it was picked, as data (newsletter.ranking.reasons: kind, value, matched words...),
+    # strongest first; worded in the reader's language only when shown.
+    reasons: list[dict] = Field(default_factory=list, sa_type=JSON,
+                                sa_column_kwargs={"server_default": "[]"})
+    reason: str = Field(default="", max_length=500)  # English words of rows before 0004
 
 
 class Event(SQLModel, table=True):

@@ -37,9 +37,8 @@ from newsletter.core.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
-    as_utc,
-    utcnow,
 )
+from newsletter.core.time import as_utc, utcnow
 from newsletter.delivery.backends import EmailBackend, PermanentError, TransientError, get_backend
 from newsletter.delivery.message import build_message
 

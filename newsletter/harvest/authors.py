@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from newsletter.core.text import EAST_ASIAN
 from newsletter.harvest.textclean import clean_text, collapse
 
 # Words that make a part a group rather than a person (data: extend when a feed needs it).
@@ -58,7 +59,6 @@ _DOTTED = re.compile(rf"^(?:(?:{_L}{{1,2}}\.)+{_L}?|{_L}\.?(?:-{_L}\.?)+)$")
 _WORD_START = re.compile(rf"(?<!{_L})({_L})")
 _GROUP = re.compile(r"(?<![^\W_])(?:" + "|".join(sorted(GROUP_WORDS)) + r")(?![^\W_])",
                     re.IGNORECASE)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def split_authors(names: Iterable[str], *, single: bool = False) -> list[str]:
@@ -121,7 +121,7 @@ def _read_parts(parts: list[str]) -> list[str]:
 def _person(text: str) -> str:
     """One person's name, `Last, First` (with an optional `Jr.`) turned round."""
     units = _attach_suffixes([collapse(p) for p in _PARTS.split(text) if p.strip()])
-    if len(units) == 2 and not _is_group(units[0][0]) and not _CJK.search(text):
+    if len(units) == 2 and not _is_group(units[0][0]) and not EAST_ASIAN.search(text):
         return _invert(units[0][0], units[1][0], units[1][1] or units[0][1])
     if len(units) == 1:
         part, suffix = units[0]
@@ -149,7 +149,7 @@ def _pairs(units: list[tuple[str, str]]) -> bool:
         pairs = not any(_ends_with_initial(s) for s in surnames)
     else:  # "Smith, John": only when every part is one Latin word and none is an initial
         pairs = all(" " not in p and not _INITIAL.match(p) for p in surnames + givens)
-    return pairs and not any(_is_group(p) or _CJK.search(p) for p in surnames + givens)
+    return pairs and not any(_is_group(p) or EAST_ASIAN.search(p) for p in surnames + givens)
 
 
 def _invert(surname: str, given: str, suffix: str = "") -> str:

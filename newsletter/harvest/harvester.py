@@ -26,7 +26,8 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
-from newsletter.core.models import PaperBase, Source, as_utc, utcnow
+from newsletter.core.models import PaperBase, Source
+from newsletter.core.time import as_utc, utcnow
 from newsletter.harvest.feeds import KINDS, FeedError, parse, read_feed  # noqa: F401  (re-exported)
 from newsletter.harvest.fetch import FetchResult, fetch, new_client, read_file
 from newsletter.harvest.sources import (  # noqa: F401  (fetch_url, sources_for: re-exported)

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from newsletter.core.models import InterestKind, Source
+from newsletter.core.time import utcnow
 from newsletter.harvest.feeds import KINDS
 from newsletter.harvest.textclean import collapse
 
@@ -307,7 +308,7 @@ def fetch_url(source: Source, today: dt.date | None = None, cursor: int = 0) -> 
     """The URL to request now: bioRxiv API templates get their date window and page cursor."""
     url = source.url
     if "{from}" in url or "{cursor}" in url:
-        today = today or dt.datetime.now(dt.UTC).date()
+        today = today or utcnow().date()
         start = today - dt.timedelta(days=BIORXIV_WINDOW_DAYS)
         url = url.replace("{from}", start.isoformat()).replace("{to}", today.isoformat())
         url = url.replace("{cursor}", str(cursor))

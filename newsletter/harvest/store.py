@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlmodel import Session
 
-from newsletter.core.models import Paper, PaperBase, utcnow
+from newsletter.core.db import insert_ignore
+from newsletter.core.models import Paper, PaperBase
+from newsletter.core.time import utcnow
 
 FIELDS = tuple(PaperBase.model_fields)
 _COLUMNS = [getattr(Paper, name) for name in FIELDS]
@@ -140,7 +141,8 @@ def _write(
 ) -> None:
     if new_rows:
         rows = [{**row, "first_seen": now, "updated_at": now} for row in new_rows]
-        statement = _insert_ignoring_duplicates(session)
+        # A concurrent worker may insert the same new paper first: skip it, do not fail.
+        statement = insert_ignore(session, Paper, "id")
         for chunk in _chunks(rows):
             session.execute(statement, chunk)
     if changed_rows:
@@ -151,20 +153,6 @@ def _write(
         for obj in list(session.identity_map.values()):
             if isinstance(obj, Paper) and obj.id in touched:
                 session.expire(obj)
-
-
-def _insert_ignoring_duplicates(session: Session) -> Any:
-    """A concurrent worker may insert the same new paper first: skip it instead of failing."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(Paper).on_conflict_do_nothing(index_elements=["id"])
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(Paper).on_conflict_do_nothing(index_elements=["id"])
-    return insert(Paper)
 
 
 def _chunks(items: list) -> Iterator[list]:

@@ -13,13 +13,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-# Only real HTML/MathML/JATS tags: arXiv abstracts use a bare `<` in TeX (`$p {<} 0.01$`, `$<$2%`)
-# that a generic `<[^>]+>` would treat as the start of a tag and eat text up to the next `>`.
-_TAG = re.compile(
-    r"</?(?:a|abbr|b|br|cite|code|div|em|font|h[1-6]|i|img|li|ol|p|small|span|strong|sub|sup|"
-    r"table|tbody|td|th|thead|tr|tt|u|ul|[a-z]+:[a-z-]+)(?:\s[^<>]*)?/?>",
-    re.IGNORECASE,
-)
+from newsletter.core.text import strip_tags
+
 _BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h[1-6])(?:\s[^<>]*)?/?>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
@@ -49,7 +44,7 @@ def clean_html(text: str) -> str:
     """Markup to text: block tags become spaces, inline tags vanish, entities are unescaped."""
     if "<" in text:
         text = _BLOCK_TAG.sub(" ", text)
-        text = _TAG.sub("", text)
+        text = strip_tags(text)  # real tags only: TeX's bare `<` stays
     if "&" in text:
         text = html.unescape(text)
     return text

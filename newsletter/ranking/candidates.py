@@ -2,7 +2,7 @@
 
 The database side of ranking: which papers are candidates (the window since the last sent
 digest, never a paper this subscriber already had), the subscriber's interests and feedback
-as a `rank.Profile`; `newsletter.rank` does the scoring and the reasons.
+as a `rank.Profile`; `ranking.rank` does the scoring and `ranking.reasons` says why.
 
 Indexing a week of papers costs seconds, so the index of the whole window is built once and
 kept (per process) until the window's papers change; each subscriber only blocks the papers
@@ -33,31 +33,39 @@ from newsletter.core.models import (
     Paper,
     Rating,
     Subscriber,
-    as_utc,
-    utcnow,
 )
+from newsletter.core.text import fold, title_key
+from newsletter.core.time import as_utc, utcnow
 from newsletter.harvest.articletype import RESEARCH
 from newsletter.harvest.sources import source_aliases
-from newsletter.locale.i18n import reason_text
 from newsletter.ranking import learning, rank
+from newsletter.ranking.index import Corpus, Doc
+from newsletter.ranking.reasons import Reason, followed_author, interests_matched, reasons
 
-# A replacement (new version) is a candidate too: `already_sent` drops it if this subscriber
+# A replacement (new version) is a candidate too: `_already_sent` drops it if this subscriber
 # ever got the paper. None: sources without announce types (bioRxiv, journals).
 ANNOUNCE_TYPES = {"new", "cross", "replace", "replace-cross", None}
 _VERSION = re.compile(r"v\d+$")
-_WORDS = re.compile(r"\w+")
 
 
 @dataclass
 class Pick:
     paper: Paper
     score: float
-    reason: str  # English words: "matches 'distillation' in the title", "by Zhuokai Zhao"
-    matched: list[str] = field(default_factory=list)  # topics / authors / categories matched
-    followed_author: str | None = None
-    # The same reasons as data (kind, value, gloss), strongest first: emails word them in
-    # the subscriber's language (i18n.reason_text); `reason` is their English rendering.
-    reasons: list[rank.Reason] = field(default_factory=list)
+    # English words stored by digests prepared before reasons were data (migration 0004);
+    # shown as they are when `reasons` is empty. Empty for every pick made now.
+    reason: str = ""
+    matched: list[str] = field(default_factory=list)  # the interests matched, as typed
+    followed_author: str | None = None  # as the paper spells the name
+    # Why, as data (ranking.reasons), strongest first: worded where shown, in the reader's
+    # language (newsletter.locale.reasons); stored on the DigestItem as JSON.
+    reasons: list[Reason] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, paper: Paper, score: float, found: list[Reason], legacy: str = "") -> Pick:
+        """A pick whose interests and followed author are read off its reasons."""
+        return cls(paper, score, legacy, interests_matched(found), followed_author(found),
+                   list(found))
 
 
 def _canonical(paper_id: str) -> str:
@@ -77,18 +85,14 @@ def _window_days(subscriber: Subscriber) -> int:
     return 7 if subscriber.frequency == "weekly" else get_settings().candidate_days
 
 
-def window_start(session: Session, subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
-    """Since the last sent digest was made, but never more than the window (a week).
+def _window_starts(session: Session, subscribers: list[Subscriber],
+                   now: dt.datetime) -> dict[int, dt.datetime]:
+    """Per subscriber, where their window starts: when their last sent digest was made, but
+    never more than the window (a week) ago. One query for any number of subscribers.
 
     The digest row is created just before its papers are selected, so `created_at` is the
     moment its candidates were fixed; anything first seen later belongs to the next one.
     """
-    return _window_starts(session, [subscriber], now)[subscriber.id]
-
-
-def _window_starts(session: Session, subscribers: list[Subscriber],
-                   now: dt.datetime) -> dict[int, dt.datetime]:
-    """`window_start` for many subscribers in one query."""
     starts = {s.id: now - dt.timedelta(days=_window_days(s)) for s in subscribers}
     made = session.exec(
         select(Digest.subscriber_id, Digest.created_at, Digest.sent_at)
@@ -100,15 +104,10 @@ def _window_starts(session: Session, subscribers: list[Subscriber],
     return starts
 
 
-def already_sent(session: Session, subscriber: Subscriber,
-                 building: Digest | None) -> tuple[set[str], set[str]]:
-    """Ids (versions collapsed) and DOIs of papers in this subscriber's other digests."""
-    return _already_sent(session, [(subscriber, building)])[subscriber.id]
-
-
 def _already_sent(session: Session, requests: list[tuple[Subscriber, Digest | None]]
                   ) -> dict[int, tuple[set[str], set[str]]]:
-    """`already_sent` for many subscribers in one query."""
+    """Per subscriber: ids (versions collapsed) and DOIs of the papers in their digests other
+    than the one being built. One query for any number of subscribers."""
     building = {s.id: (d.id if d is not None else None) for s, d in requests}
     out: dict[int, tuple[set[str], set[str]]] = {sid: (set(), set()) for sid in building}
     rows = session.exec(
@@ -125,10 +124,6 @@ def _already_sent(session: Session, requests: list[tuple[Subscriber, Digest | No
         if doi:
             dois.add(doi.lower())
     return out
-
-
-def profile_for(session: Session, subscriber: Subscriber) -> rank.Profile:
-    return profiles_for(session, [subscriber])[subscriber.id]
 
 
 def profiles_for(session: Session, subscribers: list[Subscriber],
@@ -164,23 +159,23 @@ def profiles_for(session: Session, subscribers: list[Subscriber],
     ) for sid, kinds in by_kind.items()}
 
 
-def _doc(paper: Paper) -> rank.Doc:
+def _doc(paper: Paper) -> Doc:
     seen = as_utc(paper.first_seen)
     day = (paper.published or seen.date()).toordinal()
-    return rank.Doc(title=paper.title, abstract=paper.abstract, authors=paper.authors,
+    return Doc(title=paper.title, abstract=paper.abstract, authors=paper.authors,
                     categories=paper.categories, primary_category=paper.primary_category,
                     source=paper.source, journal=paper.journal or "",
                     timestamp=day * 1e9 + seen.timestamp())  # announced day, then first seen
 
 
-def same_work(docs: list[rank.Doc]) -> list[list[int]]:
+def same_work(docs: list[Doc]) -> list[list[int]]:
     """Groups of papers that are one work seen twice (an arXiv preprint and its journal
     version): near-identical titles (case, punctuation and markup folded away), at least one
     author surname in common, from different sources (two arXiv papers are two papers).
     Short titles ("Editorial") never group."""
     by_title: dict[str, list[int]] = {}
     for i, doc in enumerate(docs):
-        key = " ".join(_WORDS.findall(rank.fold(doc.title)))
+        key = title_key(doc.title)
         if len(key) >= 24:
             by_title.setdefault(key, []).append(i)
     groups = []
@@ -196,18 +191,14 @@ def same_work(docs: list[rank.Doc]) -> list[list[int]]:
     return groups
 
 
-def _origin(doc: rank.Doc) -> str:
+def _origin(doc: Doc) -> str:
     return doc.source.casefold()
 
 
 def _surname(name: str) -> str:
     # "Zhang, A." and "A. Zhang" both give "zhang".
     name = name.split(",")[0] if "," in name else (name.split() or [""])[-1]
-    return rank.fold(name).strip()
-
-
-def _epoch(moment: dt.datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+    return fold(name).strip()
 
 
 @dataclass
@@ -219,7 +210,7 @@ class WindowIndex:
     first_seen: list[dt.datetime]
     announce_types: list[str | None]
     dois: list[str]
-    corpus: rank.Corpus
+    corpus: Corpus
     article_types: list[str] = field(default_factory=list)
     # Derived once, so that blocking a subscriber's papers is a few array operations.
     position: dict[str, int] = field(default_factory=dict)
@@ -237,7 +228,7 @@ class WindowIndex:
 
     def __post_init__(self) -> None:
         self.position = {pid: i for i, pid in enumerate(self.ids)}
-        self.seen_at = np.asarray([_epoch(t) for t in self.first_seen], np.float64)
+        self.seen_at = np.asarray([as_utc(t).timestamp() for t in self.first_seen], np.float64)
         self.wrong_type = np.asarray([t not in ANNOUNCE_TYPES for t in self.announce_types],
                                      bool)
         self.not_research = np.asarray(
@@ -249,7 +240,7 @@ class WindowIndex:
                 self.by_doi.setdefault(doi, []).append(i)
         self.shared_dois = [where for where in self.by_doi.values() if len(where) > 1]
         for i, doc in enumerate(self.corpus.docs):
-            self.by_title.setdefault(rank.title_key(doc.title), []).append(i)
+            self.by_title.setdefault(title_key(doc.title), []).append(i)
         self.shared_titles = same_work(self.corpus.docs)
 
 
@@ -280,25 +271,19 @@ def window_index(session: Session, now: dt.datetime) -> WindowIndex:
         announce_types=[p.announce_type or None for p in papers],
         dois=[(p.doi or "").lower() for p in papers],
         article_types=[p.article_type or RESEARCH for p in papers],
-        corpus=rank.Corpus([_doc(p) for p in papers]),
+        corpus=Corpus([_doc(p) for p in papers]),
     )
     with _index_lock:
         _index = built
     return built
 
 
-def blocked(session: Session, subscriber: Subscriber, now: dt.datetime,
-            building: Digest | None, index: WindowIndex) -> frozenset[int]:
-    """Papers of the index this subscriber may not get: outside their window, or had."""
-    since = window_start(session, subscriber, now)
-    sent_ids, seen_dois = already_sent(session, subscriber, building)
-    return _blocked(index, since, now, sent_ids, seen_dois, news=subscriber.include_news)
-
-
 def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent_ids: set[str],
              sent_dois: set[str], *, news: bool = False) -> frozenset[int]:
-    """`news`: journals' news, comment, editorials and corrections may come too."""
-    out = (index.seen_at < _epoch(since)) | (index.seen_at > _epoch(now)) | index.wrong_type
+    """Papers of the index this subscriber may not get: outside their window, or had.
+    `news`: journals' news, comment, editorials and corrections may come too."""
+    start, end = as_utc(since).timestamp(), as_utc(now).timestamp()
+    out = (index.seen_at < start) | (index.seen_at > end) | index.wrong_type
     if not news:
         out |= index.not_research
     for pid in sent_ids:
@@ -322,7 +307,7 @@ def own_papers(session: Session, index: WindowIndex, subscriber_ids: list[int]
         where = found.setdefault(sid, set())
         where.update(index.by_canonical.get(f"arxiv:{arxiv_id}", []) if arxiv_id else [])
         where.update(index.by_doi.get(doi.lower(), []) if doi else [])
-        where.update(index.by_title.get(rank.title_key(title), []))
+        where.update(index.by_title.get(title_key(title), []))
     for sid, paper_id in session.exec(select(Rating.subscriber_id, Rating.paper_id).where(
             col(Rating.subscriber_id).in_(subscriber_ids))):
         found.setdefault(sid, set()).update(index.by_canonical.get(_canonical(paper_id), []))
@@ -366,9 +351,8 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
             paper = papers.get(index.ids[i])
             if paper is None:  # deleted since the index was built
                 continue
-            reasons, matched, followed = rank.reasons(index.corpus, profile, i)
-            picks.append(Pick(paper, round(float(score), 3), reason_text(reasons, "en"),
-                              matched, followed, reasons))
+            picks.append(Pick.of(paper, round(float(score), 3),
+                                 reasons(index.corpus, profile, i)))
         out.append(picks)
     return out
 
@@ -421,39 +405,3 @@ def select_papers(
     """
     building = digest if digest is not None else building_digest(session, subscriber)
     return select_batch(session, [(subscriber, building)], now=now, limit=limit)[0]
-
-
-def explain_papers(session: Session, subscriber: Subscriber, papers: list[Paper], *,
-                   profile: rank.Profile | None = None
-                   ) -> list[tuple[list[rank.Reason], list[str], str | None]]:
-    """(reasons, matched, followed author) per paper, recomputed from the subscriber's
-    interests: what compose uses, since a digest item stores only the English words.
-
-    The reasons depend only on each paper's own text and the profile (not on corpus
-    statistics), so a corpus of just these papers gives what selection gave; when this
-    process's window index already holds these papers as they are now, it is used instead
-    of indexing them again (a few ms a digest)."""
-    if not papers:
-        return []
-    profile = profile or profile_for(session, subscriber)
-    index, docs = _index, [_doc(p) for p in papers]
-    rows = [index.position.get(p.id) for p in papers] if index is not None else [None]
-    if index is not None and all(r is not None and index.corpus.docs[r] == doc
-                                 for r, doc in zip(rows, docs)):
-        corpus = index.corpus
-    else:
-        corpus, rows = rank.Corpus(docs), list(range(len(papers)))
-    if profile.model is None:
-        learning.attach_models(session, {subscriber.id: profile})
-    if profile.model is not None and (model := learning.active(session)) is not None:
-        if index is not None and corpus is index.corpus:
-            learning.attach_vectors(session, index, model)
-        elif corpus.vectors is None:
-            corpus.vectors = learning.paper_vectors(session, model, [p.id for p in papers])
-    return [rank.reasons(corpus, profile, i) for i in rows]
-
-
-def explain_rows(picks: list[Pick]) -> list[dict]:
-    """Rows for `newsletter preview EMAIL --explain`: rank, score, reason, id, title."""
-    return [{"rank": i, "score": round(p.score, 2), "reason": p.reason, "id": p.paper.id,
-             "title": p.paper.title} for i, p in enumerate(picks, start=1)]

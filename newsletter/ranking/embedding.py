@@ -1,7 +1,7 @@
 """The shared paper representation: every paper (and library item) as one unit vector.
 
 One seam, two backends. The default needs nothing from the internet: TF-IDF over the
-project's own stems (`rank.tokens`, plus bigrams) reduced by truncated SVD (LSA), fitted
+project's own stems (`ranking.text.tokens`, plus bigrams) reduced by truncated SVD (LSA), fitted
 with scikit-learn on the recent corpus and refitted every `EMBEDDING_REFIT_DAYS`. An
 operator may instead point `EMBEDDING_MODEL_PATH` at a locally available model2vec
 (static sentence-embedding) model; nothing is ever fetched from a hub.
@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from newsletter.ranking import rank
+from newsletter.ranking.text import tokens
 
 TITLE_REPEAT = 2  # the title says what a paper is about more densely than the abstract
 
@@ -57,7 +57,7 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 
 def _analyzer(text: str) -> list[str]:
-    stems = rank.tokens(text)
+    stems = tokens(text)
     return stems + [f"{a} {b}" for a, b in zip(stems, stems[1:])]
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from newsletter.ranking.text import tokens
+
 QUALIFY = 3.0  # background deviations above the corpus' typical paper that qualify a paper
 RIDGE = 0.05  # regularisation; the examples' total weight is ~2
 NEGATIVE_WEIGHT = 1.0  # all the disliked papers together weigh this much
@@ -50,8 +52,6 @@ class Model:
 def item_terms(title: str, abstract: str) -> dict[str, float]:
     """A paper's own stems, sublinear tf, unit length, the `ITEM_TERMS` strongest: computed
     once per library item (so a retrain never tokenizes a library again)."""
-    from newsletter.ranking.rank import tokens  # rank imports this module
-
     counts = Counter(tokens(f"{title} {title} {abstract}"))
     weights = {t: 1 + math.log(c) for t, c in counts.items()}
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0

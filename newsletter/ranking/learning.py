@@ -33,9 +33,8 @@ from newsletter.core.models import (
     Rating,
     Representation,
     SubscriberModel,
-    as_utc,
-    utcnow,
 )
+from newsletter.core.time import as_utc, utcnow
 from newsletter.ranking import embedding, learned, rank
 
 log = logging.getLogger(__name__)

@@ -25,14 +25,15 @@ from newsletter.core.models import (
     Paper,
     StepResult,
     Subscriber,
-    utcnow,
 )
+from newsletter.core.time import utcnow
 from newsletter.delivery import state
 from newsletter.delivery.message import build_message
 from newsletter.harvest import harvester
 from newsletter.locale.i18n import lazy
 from newsletter.ranking import learning
 from newsletter.ranking.candidates import Pick, select_batch, select_papers
+from newsletter.ranking.reasons import reasons_from_json, reasons_to_json
 from newsletter.scheduling import schedule
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,7 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
     for digest, picks in zip(todo, chosen):
         if not picks:
             digest.status, digest.error = DigestStatus.SKIPPED, NO_MATCH.text()
-        rows += [{"digest_id": digest.id, "paper_id": pick.paper.id, "rank": rank,
-                  "score": pick.score, "reason": pick.reason[:500]}
-                 for rank, pick in enumerate(picks, 1)]
+        rows += [_item_row(digest.id, rank, pick) for rank, pick in enumerate(picks, 1)]
     if rows:  # plain rows, one executemany: no ORM objects to track and read ids back for
         session.execute(insert(DigestItem), rows)
     session.commit()
@@ -107,6 +106,12 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
 
 def _statuses(ids: list[int], digests: dict[int, Digest]) -> dict[int, StepResult]:
     return {i: DigestStatus(digests[i].status) if i in digests else Outcome.MISSING for i in ids}
+
+
+def _item_row(digest_id: int, rank: int, pick: Pick) -> dict:
+    """A DigestItem as a plain row: the pick, its rank, its reasons as data."""
+    return {"digest_id": digest_id, "paper_id": pick.paper.id, "rank": rank,
+            "score": pick.score, "reasons": reasons_to_json(pick.reasons), "reason": ""}
 
 
 def compose_step(session: Session, digest_id: int) -> StepResult:
@@ -219,8 +224,7 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
         learning.refresh(session, None, [subscriber.id])
         picks = select_papers(session, subscriber, digest=digest)
         for rank, pick in enumerate(picks, 1):
-            session.add(DigestItem(digest_id=digest.id, paper_id=pick.paper.id, rank=rank,
-                                   score=pick.score, reason=pick.reason[:500]))
+            session.add(DigestItem(**_item_row(digest.id, rank, pick)))
         session.commit()
         if picks:
             view.compose_digest(session, digest)
@@ -236,7 +240,8 @@ def _picks_of(session: Session, digest: Digest) -> list[Pick]:
     """The picks a digest was built from, as stored (for `preview --explain`)."""
     rows = session.exec(select(DigestItem, Paper).join(Paper)
                         .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
-    return [Pick(paper, item.score, item.reason) for item, paper in rows]
+    return [Pick.of(paper, item.score, reasons_from_json(item.reasons), item.reason)
+            for item, paper in rows]
 
 
 def _preview_of(session, digest, subscriber, picks) -> Preview:

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from newsletter.core import links
 from newsletter.core.config import get_settings
+from newsletter.core.db import insert_ignore
 from newsletter.core.models import (
     Digest,
     DigestStatus,
     Subscriber,
     SubscriberStatus,
-    as_utc,
-    utcnow,
 )
+from newsletter.core.time import as_utc, utcnow, zone
 from newsletter.locale import i18n
 from newsletter.scheduling.arxiv_calendar import arxiv_has_news, quiet_reason
 
@@ -36,16 +33,8 @@ __all__ = ["arxiv_has_news", "claim_due", "due_subscribers", "local_now"]
 BATCH = 500
 
 
-@lru_cache(maxsize=1024)
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")  # a bad zone must not stop the tick; UTC is the form's default
-
-
 def local_now(subscriber: Subscriber, now: dt.datetime) -> dt.datetime:
-    return as_utc(now).astimezone(_zone(subscriber.timezone))
+    return as_utc(now).astimezone(zone(subscriber.timezone))
 
 
 def _is_due(subscriber: Subscriber, now: dt.datetime) -> dt.date | None:
@@ -85,10 +74,10 @@ def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> d
         "html": None, "preheader": None, "writer": None, "composed_at": None,
     }
     period = 7 if subscriber.frequency == "weekly" else 1
-    zone = _zone(subscriber.timezone)
-    if arxiv_has_news(local_date, zone, subscriber.send_hour, period_days=period):
+    tz = zone(subscriber.timezone)
+    if arxiv_has_news(local_date, tz, subscriber.send_hour, period_days=period):
         return row
-    reason = quiet_reason(local_date, zone, subscriber.send_hour)
+    reason = quiet_reason(local_date, tz, subscriber.send_hour)
     if not settings.send_empty_note:
         return row | {"status": DigestStatus.SKIPPED, "error": reason}
     subject, text, body = empty_note(subscriber, local_date)
@@ -101,13 +90,7 @@ def _new_row(subscriber: Subscriber, local_date: dt.date, now: dt.datetime) -> d
 
 def _insert(session: Session, rows: list[dict]) -> list[int]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id, as one executemany (compiled once)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = Digest.__table__
-    statement = (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=["subscriber_id", "local_date"])
-        .returning(table.c.id)
-    )
+    statement = insert_ignore(session, Digest, "subscriber_id", "local_date").returning(Digest.id)
     return [row[0] for row in session.connection().execute(statement, rows)]
 
 

@@ -25,12 +25,12 @@ from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
 from newsletter.core.models import LibraryItem, Subscriber
+from newsletter.core.text import title_key
 from newsletter.harvest import fetch
 from newsletter.harvest.entries import arxiv_id, find_doi
 from newsletter.harvest.feeds import FeedError, parse
 from newsletter.harvest.textclean import clean_text, collapse
 from newsletter.locale.i18n import Message, lazy
-from newsletter.ranking.rank import title_key
 
 MAX_BYTES = 5 * 2**20
 MAX_ENTRIES = 5000

@@ -26,9 +26,8 @@ from newsletter.core.models import (
     Subscriber,
     SubscriberModel,
     SubscriberStatus,
-    as_utc,
-    utcnow,
 )
+from newsletter.core.time import as_utc, utcnow
 from newsletter.subscribers.validation import (
     KIND_OF,
     MAX_TOPICS,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from newsletter.core.models import Paper, Rating, Subscriber, utcnow
+from newsletter.core.models import Paper, Rating, Subscriber
+from newsletter.core.time import utcnow
 from newsletter.ranking import learning
 
 SIGNALS = {"more": 1, "less": -1}

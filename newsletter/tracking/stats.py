@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, col, func, select
 
-from newsletter.core.models import Digest, DigestStatus, utcnow
+from newsletter.core.models import Digest, DigestStatus
+from newsletter.core.time import utcnow
 from newsletter.tracking.track import event_counts
 
 FIELDS = ("due", "sent", "skipped", "failed", "delivered", "opened", "clicked", "bounced",
@@ -66,7 +67,7 @@ def daily_stats(session: Session, days: int = 14, *,
             row.skipped += n
         elif status == DigestStatus.FAILED:
             row.failed += n
-    since = dt.datetime.combine(first, dt.time(), tzinfo=utcnow().tzinfo)  # as stored
+    since = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
     for (day, kind), n in event_counts(session, since).items():
         row = rows.get(day)
         for name, kinds in EVENT_FIELDS.items():

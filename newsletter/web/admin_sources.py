@@ -18,7 +18,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from newsletter.core.models import Paper, Source, as_utc, utcnow
+from newsletter.core.models import Paper, Source
+from newsletter.core.time import as_utc, utcnow
 from newsletter.harvest.sources import list_sources, set_enabled
 from newsletter.web.admin import _authorized
 from newsletter.web.webhooks import SessionDep

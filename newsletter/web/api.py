@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from newsletter.core import links
 from newsletter.core.models import Subscriber, SubscriberStatus
 from newsletter.locale import i18n
+from newsletter.locale.reasons import reason_text
 from newsletter.subscribers import lifecycle, validation
-from newsletter.web.common import SessionDep, client_ip
+from newsletter.web.common import SessionDep, client_ip, page_locale
 from newsletter.web.preview import preview
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ class PaperCard(BaseModel):
     title: str
     abstract: str
     url: str
+    reasons: list[dict] = Field(default_factory=list,
+                                description="why it matches, as data: kind, value, matched")
+    why: str = Field("", description="the reasons in words, in the page's language")
 
 
 class PreviewPage(BaseModel):
@@ -156,6 +160,7 @@ def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> A
 
 @router.get("/preview", response_model=PreviewPage)
 def api_preview(
+    request: Request,
     session: SessionDep,
     keywords: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
     categories: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
@@ -164,6 +169,8 @@ def api_preview(
     sources: Annotated[list[str], Query(max_length=validation.MAX_TOPICS)] = [],  # noqa: B006
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     per_page: Annotated[int, Query(ge=1, le=20)] = 5,
+    lang: Annotated[str | None, Query(max_length=8,
+                                      description="en | zh: the language of `why`")] = None,
 ) -> PreviewPage:
     """Recent papers matching a draft of topics, a page at a time ("show another batch")."""
     try:
@@ -173,8 +180,10 @@ def api_preview(
     except validation.InvalidInput as error:
         raise invalid(error) from None
     cards, has_more = preview(session, page=page, per_page=per_page, **topics)
+    locale = page_locale(request)  # `lang`, else Accept-Language
     return PreviewPage(page=page, per_page=per_page, has_more=has_more,
-                       papers=[PaperCard(heading=c.heading, **vars(c)) for c in cards])
+                       papers=[PaperCard(heading=c.heading, why=reason_text(c.reasons, locale),
+                                         **vars(c)) for c in cards])
 
 
 @router.post("/confirm/{token}", response_model=Preferences, responses={400: {}})

@@ -27,6 +27,8 @@ from newsletter.core.models import (
     SubscriberStatus,
 )
 from newsletter.locale import i18n
+from newsletter.locale.reasons import reason_text
+from newsletter.ranking.reasons import reasons_from_json
 from newsletter.subscribers import lifecycle, validation
 from newsletter.subscribers.lifecycle import PENDING_DAYS
 from newsletter.tracking import ratings
@@ -66,7 +68,8 @@ def landing(request: Request, session: Session, locale: str, values: dict[str, A
     if not cards and page > 1:
         page = 1
         cards, has_more = preview(session, page=1, **topics)
-    return render(request, "index.html", locale, status, cards=[(c, "") for c in cards],
+    cards = [(c, reason_text(c.reasons, locale)) for c in cards]
+    return render(request, "index.html", locale, status, cards=cards,
                   has_more=has_more,
                   page=page, **form_context(values, errors, locale))
 
@@ -206,8 +209,7 @@ def next_picks(session: Session, subscriber: Subscriber) -> list:
     except Exception:  # a preview must never break saving
         log.exception("preview of next picks failed for subscriber %s", subscriber.id)
         return []
-    return [(card(n, pick.paper),
-             i18n.reason_text(pick.reasons, subscriber.locale) if pick.reasons else pick.reason)
+    return [(card(n, pick.paper), reason_text(pick.reasons, subscriber.locale))
             for n, pick in enumerate(picks, 1)]
 
 
@@ -330,9 +332,10 @@ def digest_page(token: str, request: Request, session: SessionDep) -> Response:
         return HTMLResponse(digest.html, headers={"Content-Security-Policy": security.DIGEST_CSP})
     rows = session.exec(select(DigestItem, Paper).join(Paper)
                         .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
-    cards = [(card(n, paper, abstract_chars=800), item.reason)
-             for n, (item, paper) in enumerate(rows, 1)]
     locale = page_locale(request, subscriber.locale)
+    cards = [(card(n, paper, abstract_chars=800),
+              reason_text(reasons_from_json(item.reasons), locale) or item.reason)
+             for n, (item, paper) in enumerate(rows, 1)]
     return render(request, "digest.html", locale, digest=digest, cards=cards,
                   note=skip_note(digest, subscriber, locale),
                   preferences_url=links.url_for("preferences", subscriber))

@@ -6,18 +6,20 @@ directly instead of going through `select_papers` (which needs a stored subscrib
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sqlmodel import Session, col, select
 
 from newsletter.compose.render import safe_url
 from newsletter.compose.view import is_preprint, source_label  # the same badge as the email
-from newsletter.core.models import Paper, utcnow
+from newsletter.core.models import Paper
 from newsletter.core.richtext import safe_markup
+from newsletter.core.time import utcnow
 from newsletter.harvest.sources import source_aliases
 from newsletter.ranking import rank
 from newsletter.ranking.candidates import window_index
+from newsletter.ranking.reasons import reasons, reasons_to_json
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Card:
     abstract: str
     url: str
     title_html: str = ""  # safe markup: the title with its sub/sup/i/b
+    reasons: list[dict] = field(default_factory=list)  # why it matches, as data (stored form)
 
     @property
     def heading(self) -> str:  # "01. arXiv (cs.CL) 2026-06-19"
@@ -38,7 +41,7 @@ class Card:
         return f"{self.n:02d}. {self.source}{category} {self.date}".rstrip()
 
 
-def card(n: int, paper: Paper, *, abstract_chars: int = 420) -> Card:
+def card(n: int, paper: Paper, *, abstract_chars: int = 420, why: list | None = None) -> Card:
     abstract = paper.abstract.strip()
     if len(abstract) > abstract_chars:
         abstract = abstract[:abstract_chars].rsplit(" ", 1)[0] + "…"
@@ -47,32 +50,37 @@ def card(n: int, paper: Paper, *, abstract_chars: int = 420) -> Card:
                           if is_preprint(paper) else ""),
                 date=paper.published.isoformat() if paper.published else "",
                 title=paper.title, abstract=abstract, url=safe_url(paper.url) or "",
-                title_html=safe_markup(paper.title_html, paper.title))
+                title_html=safe_markup(paper.title_html, paper.title),
+                reasons=reasons_to_json(why or []))
 
 
 def preview(session: Session, *, keywords=(), categories=(), authors=(), excludes=(),
             sources=(), page: int = 1, per_page: int = 5) -> tuple[list[Card], bool]:
     """One page of matching cards, numbered across pages, and whether more follow.
 
-    Draft topics are ranked by the same engine as the digest (`newsletter.rank`) over the
-    same cached index of the week's papers, so the preview shows what the email would.
+    Draft topics are ranked and explained by the same engine as the digest (`ranking.rank`,
+    `ranking.reasons`) over the same cached index of the week's papers, so the preview
+    shows what the email would, with the same reasons.
     """
     index = window_index(session, utcnow())
+    corpus = index.corpus
     want = page * per_page + 1  # one more than shown tells whether another batch exists
-    if keywords or categories or authors or sources:
-        profile = rank.Profile(keywords=list(keywords), categories=list(categories),
-                               authors=list(authors), excludes=list(excludes),
-                               sources=[a for s in sources for a in source_aliases(s)],
-                               blocked=frozenset(np.flatnonzero(index.not_research).tolist()))
-        order = [i for i, _, _ in rank.rank(index.corpus, [profile], limit=want).for_profile(0)]
-    else:  # no topics yet: the newest papers, minus excluded words
-        words = [w.lower() for w in excludes]
-        order = [i for i in sorted(range(len(index.ids)),
-                                   key=lambda i: -index.corpus.docs[i].timestamp)
-                 if not index.not_research[i] and not any(w in f"{index.corpus.docs[i].title} "
-                                 f"{index.corpus.docs[i].abstract}".lower() for w in words)][:want]
+    news = frozenset(np.flatnonzero(index.not_research).tolist())  # research only, as by default
+    profile = rank.Profile(keywords=list(keywords), categories=list(categories),
+                           authors=list(authors), excludes=list(excludes),
+                           sources=[a for s in sources for a in source_aliases(s)], blocked=news)
+    topical = bool(keywords or categories or authors or sources)
+    if topical:
+        order = [i for i, _, _ in rank.rank(corpus, [profile], limit=want).for_profile(0)]
+    else:  # no topics yet: the newest papers, minus excluded words (matched as the digest does)
+        dropped = corpus.topic_scores(list(excludes)).present.any(axis=1) | index.not_research
+        order = [i for i in sorted(range(len(index.ids)), key=lambda i: -corpus.docs[i].timestamp)
+                 if not dropped[i]][:want]
     start = (page - 1) * per_page
-    ids = [index.ids[i] for i in order[start:start + per_page]]
+    shown = order[start:start + per_page]
+    ids = [index.ids[i] for i in shown]
     papers = {p.id: p for p in session.exec(select(Paper).where(col(Paper.id).in_(ids))).all()}
-    cards = [card(start + n + 1, papers[pid]) for n, pid in enumerate(ids) if pid in papers]
+    cards = [card(start + n + 1, papers[index.ids[i]],
+                  why=reasons(corpus, profile, i) if topical else None)
+             for n, i in enumerate(shown) if index.ids[i] in papers]
     return cards, len(order) > start + per_page

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from newsletter.core.text import strip_links, strip_tags
 from newsletter.locale import i18n
 from newsletter.writing import extract, threads
 from newsletter.writing.sentences import words as count_words
@@ -26,10 +27,6 @@ from newsletter.writing.sentences import words as count_words
 if TYPE_CHECKING:
     from newsletter.ranking.candidates import Pick
 
-TAG = re.compile(r"<[^>]*>?")
-LINK = re.compile(r"(?i)\b(?:https?://|ftp://|www\.|mailto:|javascript:|data:)\S*")
-DOMAIN = re.compile(r"(?i)\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|ai|dev|edu|gov|co|ly|me|info)"
-                    r"\b(?:/\S*)?")
 QUOTED = re.compile(r"^(?:matches|keyword|topic)\s*[:']?\s*'?(.+?)'?$", re.IGNORECASE)
 PARAGRAPH_WORDS = 95  # "at most about 100": a paragraph a reader takes in at a glance
 FEATURED = 3  # papers told per group; the other papers of the group are listed
@@ -46,12 +43,8 @@ KEYWORD_KINDS = ("title", "abstract", "words")
 @lru_cache(maxsize=8192)  # the same abstracts come back for every subscriber of the day
 def clean(text: str) -> str:
     """Plain text without tags, links or angle brackets, whitespace collapsed."""
-    text = TAG.sub(" ", text or "")
-    text = LINK.sub(" ", text)
-    text = DOMAIN.sub(" ", text)
-    text = text.replace("<", " ").replace(">", " ")
-    text = re.sub(r"\[(?:[^\]]*)\]\([^)]*\)", " ", text)  # markdown links
-    return re.sub(r"\s+", " ", text).strip()
+    text = strip_links(strip_tags(text or "", " "))
+    return " ".join(text.replace("<", " ").replace(">", " ").split())
 
 
 def key_sentence(abstract: str, title: str = "", terms: list[str] | None = None) -> str:
@@ -88,8 +81,9 @@ def group_of(pick: Pick, locale: str) -> tuple[int, str]:
             found = next((r for r in pick.reasons if r.kind in kind), None)
             if found is None:
                 continue
-            if found.kind == "author":
-                return AUTHOR, tr.gettext("New from %(name)s", name=clean(found.value))
+            if found.kind == "author":  # named as the paper spells it
+                name = found.matched[0] if found.matched else found.value
+                return AUTHOR, tr.gettext("New from %(name)s", name=clean(name))
             if found.kind == "category":
                 return CATEGORY_TIER, clean(found.value)
             return KEYWORD, topic_label(found.value)

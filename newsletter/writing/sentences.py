@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import sentencex
 
+from newsletter.core.text import HAN
+
 # Abbreviations that papers put before a number, a reference or a lower-case word.
 _ABBREVIATION = re.compile(
     r"\b(Figs?|Eqs?|Secs?|Tabs?|Thm|Thms|Lem|Def|Prop|Cor|Alg|App|Ch|Refs?|Nos?|Vol|pp|"
@@ -95,7 +97,7 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-_CJK = re.compile(r"[\u3400-\u9fff]+")
+_CJK = re.compile(f"[{HAN}]+")  # Chinese characters (core.text)
 
 
 def words(text: str) -> int:

@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
 from newsletter.core.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
+from newsletter.core.time import utcnow
 from newsletter.ranking.candidates import Pick
 from newsletter.writing import offline_writer
 from newsletter.writing.llm import (
@@ -54,11 +55,6 @@ from newsletter.writing.prompts import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def now_utc() -> dt.datetime:
-    # aware: the installed SQLModel stores datetimes as UTCDateTime, which refuses naive ones
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -131,7 +127,7 @@ def _synthesis(session: Session, provider: LlmProvider, papers: list[Paper], loc
     theme, preheader, text = result
     _save(session, SynthesisCache(key=key, model=provider.model, locale=locale,
                                   prompt_version=SYNTHESIS_VERSION, theme=theme,
-                                  preheader=preheader, synthesis=text, created_at=now_utc()))
+                                  preheader=preheader, synthesis=text, created_at=utcnow()))
     return theme, preheader, text
 
 
@@ -186,7 +182,7 @@ def _summaries(session: Session, provider: LlmProvider, papers: list[Paper], loc
         have[paper.id] = text
         _save(session, PaperSummary(paper_id=paper.id, locale=locale, model=provider.model,
                                     prompt_version=SUMMARY_VERSION, text=text,
-                                    created_at=now_utc()))
+                                    created_at=utcnow()))
     return have, ("invalid output after repair: " + "; ".join(problems)[:200]) if problems else None
 
 
@@ -200,7 +196,7 @@ def summarize_recent(session: Session, *, since: dt.datetime | None = None,
     provider = get_provider()
     if provider is None:
         return {"status": "skipped", "reason": "no ANTHROPIC_API_KEY", "written": 0}
-    since = since or now_utc() - dt.timedelta(days=1)
+    since = since or utcnow() - dt.timedelta(days=1)
     papers = session.exec(select(Paper).where(Paper.first_seen >= since)).all()
     have = cached_summaries(session, [p.id for p in papers], locale, provider.model)
     todo = [p for p in papers if p.id not in have]
@@ -232,7 +228,7 @@ def summarize_batch(session: Session, *, since: dt.datetime | None = None,
     provider = get_provider(settings)
     if provider is None:
         return {"status": "skipped", "reason": "no ANTHROPIC_API_KEY", "submitted": 0}
-    since = since or now_utc() - dt.timedelta(days=1)
+    since = since or utcnow() - dt.timedelta(days=1)
     papers = session.exec(select(Paper).where(Paper.first_seen >= since)).all()
     have = cached_summaries(session, [p.id for p in papers], locale, provider.model)
     todo = {batch_custom_id(p.id, locale): p for p in papers if p.id not in have}
@@ -269,7 +265,7 @@ def summarize_batch(session: Session, *, since: dt.datetime | None = None,
         report["succeeded"] += 1
         _save(session, PaperSummary(paper_id=paper.id, locale=locale, model=provider.model,
                                     prompt_version=SUMMARY_VERSION, text=good[1],
-                                    created_at=now_utc()))
+                                    created_at=utcnow()))
     report["cost_usd"] = round(report["cost_usd"], 6)
     return {**report, "status": "ended"}
 
@@ -296,7 +292,7 @@ def _ledger(session: Session, model: str, purpose: str, digest_id: int | None,
     usage = answer.usage if answer else Usage()
     cost = cost_usd(get_settings(), model, usage, batch=batch)
     _save(session, LlmCall(
-        time=now_utc(), model=model, purpose=purpose, digest_id=digest_id,
+        time=utcnow(), model=model, purpose=purpose, digest_id=digest_id,
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens, cache_creation_tokens=usage.cache_creation_tokens,
         cache_read_tokens=usage.cache_read_tokens, latency_ms=latency_ms, cost_usd=cost,
@@ -316,7 +312,7 @@ def _save(session: Session, row) -> None:
 
 def spend_stats(session: Session, days: int) -> list[dict]:
     """LLM spend per day for `newsletter stats`: calls, tokens, cost, cost per digest."""
-    since = now_utc() - dt.timedelta(days=days)
+    since = utcnow() - dt.timedelta(days=days)
     day = func.date(LlmCall.time)
     rows = session.exec(select(
         day, func.count(), func.sum(case((LlmCall.ok.is_(False), 1), else_=0)),

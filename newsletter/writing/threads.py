@@ -17,7 +17,8 @@ from functools import lru_cache
 
 import Stemmer
 
-from newsletter.ranking.rank import STOPWORDS, fold
+from newsletter.core.text import fold
+from newsletter.ranking.text import STOPWORDS
 from newsletter.writing.attribution import adverb
 
 # Words every abstract uses: they may sit inside a term ("diffusion models") but never start

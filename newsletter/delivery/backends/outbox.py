@@ -8,13 +8,13 @@ the provider's record that `lookup` finds when a crash left a digest in 'sending
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 from email.message import EmailMessage
 from pathlib import Path
 
 from newsletter.core.config import get_settings
+from newsletter.core.time import utcnow
 from newsletter.delivery.message import body_parts
 
 
@@ -28,7 +28,7 @@ class OutboxBackend:
 
     def send(self, message: EmailMessage, *, digest_id: int | None) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
         if digest_id is not None:
             label = f"digest-{digest_id}"
         else:

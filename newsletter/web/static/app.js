@@ -84,6 +84,7 @@
       if (excludes) excludes.value.split(/[,;\n，；]+/).map(function (s) { return s.trim(); })
         .filter(Boolean).forEach(function (v) { params.append("excludes", v); });
       params.set("page", String(p));
+      params.set("lang", document.documentElement.lang.slice(0, 2));  // `why` in the page's words
       return "/api/preview?" + params.toString();
     }
     function show(data) {
@@ -99,7 +100,13 @@
           a.textContent = paper.title; h.appendChild(a);
         } else { h.textContent = paper.title; }
         var abs = document.createElement("p"); abs.className = "card-abstract"; abs.textContent = paper.abstract;
-        li.appendChild(meta); li.appendChild(h); li.appendChild(abs); list.appendChild(li);
+        li.appendChild(meta); li.appendChild(h); li.appendChild(abs);
+        if (paper.why) {
+          var why = document.createElement("p"); why.className = "card-reason";
+          why.textContent = paper.why;
+          li.appendChild(why);
+        }
+        list.appendChild(li);
       });
       if (!data.papers.length) {
         var p = document.createElement("p"); p.className = "empty";

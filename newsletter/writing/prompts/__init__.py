@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.core.models import Paper
+from newsletter.core.text import LINK, WEB_ADDRESS, han_count
 
 HERE = Path(__file__).resolve().parent
 SYNTHESIS_VERSION = "synthesis.v1"
@@ -92,12 +93,10 @@ def cards(papers: list[Paper]) -> str:
 
 CITE = re.compile(r"\[(\d{1,3})\]")
 BRACKETS = re.compile(r"\[[^\]]*\]")
-CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 FORBIDDEN = [
     (re.compile(r"[<>]"), "angle brackets (markup) are not allowed"),
-    (re.compile(r"(?i)(?:https?|ftp)://|www\.|mailto:|javascript:|data:\w+/"), "no URLs"),
-    (re.compile(r"(?i)\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|ai|dev|edu|gov|co|ly|me|info)\b"),
-     "no web addresses"),
+    (LINK, "no URLs"),
+    (WEB_ADDRESS, "no web addresses"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"), "no e-mail addresses"),
     (re.compile(r"\]\(|\*\*|__|`|^\s*#|^\s*[-*]\s", re.M), "no Markdown"),
     (re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.I), "no HTML entities"),
@@ -126,7 +125,7 @@ def problems_in(text: str, what: str, locale: str, bounds: tuple[int, int]) -> l
     if not low <= len(text) <= high:
         found.append(f"{what}: length {len(text)} is outside {low}-{high} characters")
     letters = [ch for ch in text if ch.isalpha()]
-    cjk = len(CJK.findall(text)) / max(1, len(letters))
+    cjk = han_count(text) / max(1, len(letters))
     if letters and locale == "zh" and cjk < 0.3:
         found.append(f"{what}: write in Simplified Chinese")
     if letters and locale == "en" and cjk > 0.05:
