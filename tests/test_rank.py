@@ -276,12 +276,13 @@ def test_it_gives_reasons_as_data_that_read_in_english_and_chinese():
 def test_it_stores_reasons_as_json_and_reads_back_what_it_can():
     found = [Reason("author", "Schon, Torsten", ("Torsten Schön",)),
              Reason("title", "知识蒸馏", ("knowledge", "distillation"), "knowledge distillation"),
-             Reason("similar", "0.83", paper=PaperRef("arxiv:2401.00001", "Our paper", 2024)),
+             Reason("similar", paper=PaperRef("Our paper", "2024", "arxiv:2401.00001")),
              Reason("recent")]
     stored = reasons_to_json(found)
     assert stored[0] == {"kind": "author", "value": "Schon, Torsten", "matched": ["Torsten Schön"]}
     assert stored[3] == {"kind": "recent"}
     assert reasons_from_json(stored) == found
+    assert reason_text(stored[2:3], "en") == "close to your paper “Our paper” (2024)"
     assert reasons_from_json([{"value": "no kind"}, "junk", {"kind": "title", "matched": 3}]) == [
         Reason("title")]
     assert reasons_from_json(None) == [] and reasons_from_json("[]") == []
