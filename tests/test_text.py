@@ -59,6 +59,6 @@ def test_it_strips_links_and_web_addresses_but_keeps_the_words(dirty, clean):
 
 
 def test_it_strips_real_tags_but_not_a_less_than_sign():
-    assert strip_tags("LaCl<sub>3</sub> <i>cis-</i> <script>x</script>") == "LaCl3 cis- x"
+    assert strip_tags("LaCl<sub>3</sub> <i>cis-</i> <b>x</b>") == "LaCl3 cis- x"
     assert strip_tags("p < 0.05 for all n > 3, and $<$2% error") == \
         "p < 0.05 for all n > 3, and $<$2% error"

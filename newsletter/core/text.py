@@ -137,8 +137,8 @@ MD_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
 # Only real HTML/MathML/JATS tags: arXiv abstracts use a bare `<` in TeX (`$p {<} 0.01$`,
 # `p < 0.05`) that a generic `<[^>]+>` would take for a tag, eating text up to the next `>`.
 MARKUP_TAG = re.compile(
-    r"</?(?:a|abbr|b|br|cite|code|div|em|font|h[1-6]|i|iframe|img|li|ol|p|script|small|span|"
-    r"strong|style|sub|sup|svg|table|tbody|td|th|thead|tr|tt|u|ul|[a-z]+:[a-z-]+)"
+    r"</?(?:a|abbr|b|br|cite|code|div|em|font|h[1-6]|i|img|li|ol|p|small|span|"
+    r"strong|sub|sup|table|tbody|td|th|thead|tr|tt|u|ul|[a-z]+:[a-z-]+)"
     r"(?:\s[^<>]*)?/?>",
     re.IGNORECASE,
 )

@@ -126,6 +126,10 @@ def _already_sent(session: Session, requests: list[tuple[Subscriber, Digest | No
     return out
 
 
+def profile_for(session: Session, subscriber: Subscriber) -> rank.Profile:
+    return profiles_for(session, [subscriber])[subscriber.id]
+
+
 def profiles_for(session: Session, subscribers: list[Subscriber],
                  interests: list[Interest] | None = None) -> dict[int, rank.Profile]:
     """Interests and feedback as `rank.Profile`s, two queries for any number of subscribers
