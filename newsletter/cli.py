@@ -232,7 +232,7 @@ def subscribe(
     from newsletter.core.db import session_scope
     from newsletter.ranking import learning
     from newsletter.subscribers import library as libraries
-    from newsletter.subscribers import lifecycle
+    from newsletter.subscribers import lifecycle, notices
     from newsletter.subscribers.validation import InvalidInput
 
     files = []
@@ -259,7 +259,7 @@ def subscribe(
             if files:
                 learning.refresh(session, None, [subscriber.id])
             if not confirmed:
-                lifecycle.send_confirmation(session, subscriber)
+                notices.send_confirmation(session, subscriber)
             summary = (subscriber.email, subscriber.status, subscriber.timezone,
                        subscriber.send_hour, subscriber.locale)
     except InvalidInput as error:

@@ -420,14 +420,14 @@ def test_it_composes_and_stores_a_digest(session):
 
 def test_it_links_cards_to_the_click_redirect_and_feedback_links_that_resolve(session):
     from newsletter.core import links
-    from newsletter.tracking import track
+    from newsletter.tracking import clicks
 
     digest = make_digest(session, papers=1)
     compose_digest(session, digest)
     paper_id = session.exec(select(DigestItem)).one().paper_id
     soup = parse(digest.html)
     click = soup.select_one("h3.title a")["href"]
-    assert track.record_click(session, click.rsplit("/", 1)[1]).startswith("https://arxiv.org/")
+    assert clicks.record_click(session, click.rsplit("/", 1)[1]).startswith("https://arxiv.org/")
     feedback = [a["href"] for a in soup.select("div.links a")][2:]
     data = [links.read_token("feedback", url.rsplit("/", 1)[1]).extra for url in feedback]
     assert data == [{"paper": paper_id, "signal": "more"}, {"paper": paper_id, "signal": "less"}]

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.compose.view import render_confirmation, render_digest, render_welcome
+from newsletter.compose.view import (
+    render_already_subscribed,
+    render_confirmation,
+    render_digest,
+    render_preferences_link,
+    render_welcome,
+)
 from newsletter.core.models import Subscriber
 from tests.conftest import ARTIFACTS
 from tests.test_compose import HOSTILE, card, digest_view, worst_case_view
@@ -134,12 +140,17 @@ def rendered_email(kind: str, locale: str):
         return render_digest(full_view(locale))
     if kind == "confirm":
         return render_confirmation(subscriber, "https://hub.example.org/confirm/t")
+    if kind == "already-subscribed":
+        return render_already_subscribed(subscriber)
+    if kind == "preferences-link":
+        return render_preferences_link(subscriber)
     return render_welcome(subscriber, topics=["language models", "cs.CL"])
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("locale", ["en", "zh"])
-@pytest.mark.parametrize("kind", ["digest", "confirm", "welcome"])
+@pytest.mark.parametrize("kind", ["digest", "confirm", "welcome", "already-subscribed",
+                                  "preferences-link"])
 def test_it_passes_the_wcag_aa_audit_in_both_colour_schemes(browser, axe, kind, locale, scheme):
     page, _, _ = open_email(browser, rendered_email(kind, locale).html, 800, scheme)
     try:

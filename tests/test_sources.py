@@ -156,7 +156,8 @@ def test_the_admin_page_shows_each_sources_health_behind_the_token(
     server.routes["/cell/current.rss"] = Route(b"<html><title>Just a moment</title></html>",
                                                content_type="text/html")
     harvest(session, ["nature", "cell"])
-    assert admin.get("/admin/sources").status_code == 403
+    assert admin.get("/admin/sources").status_code == 401  # the sign-in form
+    assert admin.get("/admin/sources?token=admin-secret").status_code == 401  # never the URL
     rows = {r["name"]: r for r in admin.get(
         "/admin/sources?format=json", headers={"X-Admin-Token": "admin-secret"}).json()}
     assert len(rows) >= 40
@@ -164,16 +165,36 @@ def test_the_admin_page_shows_each_sources_health_behind_the_token(
     assert nature["last_status"] == "ok" and nature["last_count"] == 6
     assert nature["papers_per_day"] == round(6 / 7, 1) and nature["last_fetch"]
     assert cell["last_status"] == "error" and "HTML page" in cell["last_error"]
-    html = admin.get("/admin/sources?token=admin-secret").text
+    html = admin.get("/admin/sources", headers={"X-Admin-Token": "admin-secret"}).text
     assert "Just a moment" in html and "<title>Just" not in html  # the error, escaped
 
 
 def test_an_operator_switches_a_source_on_the_admin_page(admin, session):
-    answer = admin.post("/admin/sources/prb?token=admin-secret", data={"enabled": "yes"})
+    signed = {"X-Admin-Token": "admin-secret"}
+    answer = admin.post("/admin/sources/prb", data={"enabled": "yes"}, headers=signed)
     assert answer.status_code == 303
     assert session.exec(select(Source).where(Source.name == "prb")).one().enabled is True
-    assert admin.post("/admin/sources/nope?token=admin-secret",
-                      data={"enabled": "yes"}).status_code == 404
-    assert admin.post("/admin/sources/prb?token=wrong", data={"enabled": "no"}).status_code == 403
+    assert admin.post("/admin/sources/nope", data={"enabled": "yes"},
+                      headers=signed).status_code == 404
+    assert admin.post("/admin/sources/prb", data={"enabled": "no"},
+                      headers={"X-Admin-Token": "wrong"}).status_code == 403
+    assert admin.post("/admin/sources/prb?token=admin-secret",
+                      data={"enabled": "no"}).status_code == 401
+    session.expire_all()
+    assert session.exec(select(Source).where(Source.name == "prb")).one().enabled is True
+
+
+def test_a_signed_in_operator_switches_a_source_with_the_pages_own_form(admin, session):
+    from bs4 import BeautifulSoup
+
+    ensure_sources(session)
+    login = BeautifulSoup(admin.get("/admin").text, "html.parser")
+    admin.post("/admin/login", data={"token": "admin-secret", "csrf_token": login.find(
+        "input", {"name": "csrf_token"})["value"]})
+    page = BeautifulSoup(admin.get("/admin/sources").text, "html.parser")
+    form = page.find("form", action="/admin/sources/prb")
+    fields = {i["name"]: i["value"] for i in form.find_all("input")}
+    assert admin.post("/admin/sources/prb", data=fields | {"csrf_token": "x"}).status_code == 403
+    assert admin.post("/admin/sources/prb", data=fields).status_code == 303
     session.expire_all()
     assert session.exec(select(Source).where(Source.name == "prb")).one().enabled is True

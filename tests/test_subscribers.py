@@ -22,7 +22,7 @@ from newsletter.core.models import (
     SubscriberStatus,
 )
 from newsletter.core.time import utcnow
-from newsletter.subscribers import lifecycle
+from newsletter.subscribers import lifecycle, notices
 from newsletter.subscribers.validation import InvalidInput, normalize_email
 from tests.factories import make_paper, make_subscriber
 
@@ -215,8 +215,8 @@ def test_it_revokes_every_link_when_the_token_version_changes(session):
 def test_it_emails_the_confirmation_link_only_to_pending_subscribers(session, settings_env):
     pending = lifecycle.subscribe(session, "ada@example.org")
     active = make_subscriber(session, "bob@example.org")
-    assert lifecycle.send_confirmation(session, pending) is True
-    assert lifecycle.send_confirmation(session, active) is False
+    assert notices.send_confirmation(session, pending) is True
+    assert notices.send_confirmation(session, active) is False
     [body] = outbox_texts(settings_env)
     assert "https://hub.example.org/confirm/" in body
 
@@ -227,7 +227,7 @@ def test_it_sends_no_confirmation_to_a_suppressed_address(session, settings_env)
     session.add(Suppression(email="ada@example.org", reason="spamreport"))
     session.commit()
     pending = lifecycle.subscribe(session, "ada@example.org")
-    assert lifecycle.send_confirmation(session, pending) is False
+    assert notices.send_confirmation(session, pending) is False
     assert outbox_texts(settings_env) == []
 
 

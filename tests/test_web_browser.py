@@ -120,7 +120,10 @@ def test_it_takes_a_reader_from_the_landing_page_to_unsubscribed(browser, live_s
 
     # The confirmation email, then the preferences page
     page.goto(emailed_link(settings_env, "/confirm/"))
-    assert page.inner_text("h1") == "You're subscribed"
+    assert page.inner_text("h1") == "Confirm your subscription"  # a button, not the link
+    assert subscriber_now(session, address).status == SubscriberStatus.PENDING
+    page.click("button:has-text('Confirm my subscription')")
+    page.wait_for_selector("text=You're subscribed")
     assert subscriber_now(session, address).status == SubscriberStatus.ACTIVE
     page.click("text=Edit your preferences")
     page.wait_for_selector("#preferences-form")
@@ -218,7 +221,13 @@ def test_it_passes_the_wcag_aa_audit_on_every_page(browser, axe, live_server, se
     page.wait_for_selector("text=Check your inbox")
     audit("check-inbox")
 
-    pages = [("confirmed", links.url_for("confirm", reader)),
+    page.goto(links.url_for("confirm", reader))
+    audit("confirm")
+    page.click("button:has-text('Confirm my subscription')")
+    page.wait_for_selector("text=You're subscribed")
+    audit("confirmed")
+    pages = [("confirm-used", links.url_for("confirm", reader)),
+             ("new-link", live_server + "/preferences"),
              ("preferences", links.url_for("preferences", reader)),
              ("digest-web-view", links.url_for("digest", reader, digest=digest.id)),
              ("feedback", links.url_for("feedback", reader, paper=paper, signal="more")),
@@ -237,3 +246,20 @@ def test_it_passes_the_wcag_aa_audit_on_every_page(browser, axe, live_server, se
     audit("unsubscribed")
     context.close()
     assert {name: axe.describe(v) for name, v in found.items() if v} == {}
+
+
+def test_it_shows_the_api_docs_from_its_own_assets_under_the_strict_csp(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    elsewhere: list[str] = []
+    page.on("request", lambda r: elsewhere.append(r.url)
+            if not r.url.startswith((live_server, "data:")) else None)
+    page.goto(live_server + "/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("AcademicHub")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    shoot(page, "api-docs-1280")
+    assert problems == [] and elsewhere == []  # no CSP violation, nothing from a CDN
+    context.close()

@@ -34,6 +34,7 @@ from newsletter.compose.render import (
     safe_url,
     synthesis_paragraphs,
 )
+from newsletter.core.config import get_settings
 from newsletter.core.links import url_for
 from newsletter.core.models import (
     Digest,
@@ -52,11 +53,12 @@ from newsletter.locale.reasons import reason_text
 from newsletter.ranking.candidates import Pick
 from newsletter.ranking.reasons import reasons_from_json
 from newsletter.subscribers.lifecycle import PENDING_DAYS
-from newsletter.tracking import track
+from newsletter.tracking import clicks
 from newsletter.writing import synthesize
 
 __all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest",
-           "render_confirmation", "render_digest", "render_welcome"]
+           "render_already_subscribed", "render_confirmation", "render_digest",
+           "render_preferences_link", "render_welcome"]
 
 log = logging.getLogger(__name__)
 HTML_BUDGET = 100_000  # bytes; Gmail clips messages at about 102 KB
@@ -264,6 +266,42 @@ def render_welcome(subscriber, topics: list[str] | None = None) -> Rendered:
         Link(tr.gettext("Unsubscribe"), url_for("unsubscribe", subscriber))], topics)
 
 
+def render_already_subscribed(subscriber) -> Rendered:
+    """Someone asked to subscribe an address that already gets the digest."""
+    tr = i18n.translator(subscriber.locale)
+    preferences = url_for("preferences", subscriber)
+    return _simple("notice", subscriber, {
+        "heading": tr.gettext("You are already subscribed"),
+        "preheader": tr.gettext("Nothing changed: here is the link to your preferences."),
+        "body": tr.gettext("Someone, hopefully you, asked to subscribe %(email)s to the "
+                           "AcademicHub research digest. This address already receives it, "
+                           "so nothing changed. To change your topics or the time it comes, "
+                           "open your preferences.", email=subscriber.email),
+        "note": tr.gettext("If you did not ask for this, you can ignore this email."),
+        "action": Link(tr.gettext("Edit my preferences"), preferences),
+    }, [Link(tr.gettext("Preferences"), preferences),
+        Link(tr.gettext("Unsubscribe"), url_for("unsubscribe", subscriber))], [])
+
+
+def render_preferences_link(subscriber) -> Rendered:
+    """A fresh preferences link, asked for on the site (the old one expired)."""
+    tr = i18n.translator(subscriber.locale)
+    preferences = url_for("preferences", subscriber)
+    days = get_settings().preferences_link_days
+    return _simple("notice", subscriber, {
+        "heading": tr.gettext("Your preferences link"),
+        "preheader": tr.gettext("A fresh link to change your AcademicHub digest."),
+        "body": tr.gettext("Here is a fresh link to your AcademicHub preferences, as asked "
+                           "for on our site."),
+        "note": tr.ngettext("The link works for %(num)s day. If you did not ask for it, you "
+                            "can ignore this email.",
+                            "The link works for %(num)s days. If you did not ask for it, you "
+                            "can ignore this email.", days),
+        "action": Link(tr.gettext("Edit my preferences"), preferences),
+    }, [Link(tr.gettext("Preferences"), preferences),
+        Link(tr.gettext("Unsubscribe"), url_for("unsubscribe", subscriber))], [])
+
+
 # --- the stage --------------------------------------------------------------------------
 
 TOPIC_KINDS = (InterestKind.KEYWORD, InterestKind.CATEGORY, InterestKind.AUTHOR)
@@ -310,8 +348,8 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             title_html=paper.title_html, doi_url=doi_url(paper), preprint_url=preprint_url(paper),
             date=paper.published, reason=pick.reason, reasons=pick.reasons,
             followed=followed,
-            # the click redirect (it reads its own token keys, so track builds the URL)
-            url=track.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
+            # the click redirect (it reads its own token keys, so clicks builds the URL)
+            url=clicks.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
             abstract_url=paper.url, pdf_url=paper.pdf_url,
             more_url=url_for("feedback", subscriber, paper=paper.id, signal="more"),
             less_url=url_for("feedback", subscriber, paper=paper.id, signal="less"),

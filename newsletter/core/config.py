@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     from_email: str = "AcademicHub <digest@academichub.local>"
     admin_token: str | None = None
+    # Days a preferences link works (each email carries a fresh one; an expired one offers to
+    # mail a new link). Unsubscribe links never expire: they are in old emails, and must work.
+    preferences_link_days: int = Field(default=30, ge=1, le=3650)
     # Proxies whose X-Forwarded-For/-Proto we believe (addresses or networks, comma-separated).
     # None by default: then no client can choose the address the per-IP limits count.
     trusted_proxies: Annotated[list[str], NoDecode] = []

@@ -1,8 +1,10 @@
 """Signed links: one salt per purpose, revocable all at once through `token_version`.
 
-A token carries the subscriber id, their token version and optional extras (a paper id,
-a digest id). Bumping `Subscriber.token_version` invalidates every link already sent.
-Confirmation links expire; the others live as long as the version does.
+A token carries the subscriber's random `public_id` (links signed before issue 11 carry
+the numeric id instead, and keep working), their token version and optional extras (a
+paper id, a digest id). Bumping `Subscriber.token_version` invalidates every link already
+sent. Confirmation links expire after 7 days, preferences links after PREFERENCES_LINK_DAYS
+(every email carries a fresh one); unsubscribe links, in old emails too, never expire.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
+from newsletter.core.models import Subscriber
 
 PURPOSES = ("confirm", "preferences", "unsubscribe", "digest", "feedback", "click")
 PATHS = {
@@ -24,19 +28,34 @@ PATHS = {
     "feedback": "/f/{token}",
     "click": "/c/{token}",
 }
-MAX_AGE = {"confirm": 7 * 24 * 3600}  # unconfirmed subscriptions expire after 7 days
+CONFIRM_DAYS = 7  # unconfirmed subscriptions expire after 7 days
+DAY = 24 * 3600
 
 
 class InvalidToken(ValueError):
     """Tampered, expired, revoked or meant for another purpose."""
 
+    def __init__(self, message: str, purpose: str | None = None, *, expired: bool = False):
+        super().__init__(message)
+        self.purpose, self.expired = purpose, expired
+
 
 @dataclass(frozen=True)
 class TokenData:
     purpose: str
-    subscriber_id: int
+    subscriber_id: int | None  # links signed before public ids
+    public_id: str | None
     version: int
     extra: dict[str, Any]
+
+
+def max_age(purpose: str) -> int | None:
+    """Seconds a link of this purpose stays valid; None: as long as the token version."""
+    if purpose == "confirm":
+        return CONFIRM_DAYS * DAY
+    if purpose == "preferences":
+        return get_settings().preferences_link_days * DAY
+    return None
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -52,25 +71,45 @@ def _cached_serializer(keys: tuple[str, ...], purpose: str) -> URLSafeTimedSeria
     return URLSafeTimedSerializer(list(keys), salt=f"academichub.{purpose}")
 
 
-def make_token(purpose: str, subscriber_id: int, version: int, **extra: Any) -> str:
-    return _serializer(purpose).dumps({"s": subscriber_id, "v": version, **extra})
+def make_token(purpose: str, who: str | int, version: int, **extra: Any) -> str:
+    """`who` is the subscriber's public id (a str); an int makes the pre-issue-11 kind."""
+    key = "u" if isinstance(who, str) else "s"
+    return _serializer(purpose).dumps({key: who, "v": version, **extra})
 
 
 def read_token(purpose: str, token: str) -> TokenData:
     """Check signature, purpose and age; the caller still checks the version."""
     try:
-        data = _serializer(purpose).loads(token, max_age=MAX_AGE.get(purpose))
+        data = _serializer(purpose).loads(token, max_age=max_age(purpose))
     except SignatureExpired as error:
-        raise InvalidToken("this link has expired") from error
+        raise InvalidToken("this link has expired", purpose, expired=True) from error
     except BadSignature as error:
-        raise InvalidToken("this link is not valid") from error
-    if not isinstance(data, dict) or not isinstance(data.get("s"), int):
-        raise InvalidToken("this link is not valid")
-    extra = {k: v for k, v in data.items() if k not in ("s", "v")}
-    return TokenData(purpose, data["s"], int(data.get("v", 0)), extra)
+        raise InvalidToken("this link is not valid", purpose) from error
+    if not isinstance(data, dict) or not (isinstance(data.get("u"), str)
+                                          or type(data.get("s")) is int):
+        raise InvalidToken("this link is not valid", purpose)
+    extra = {k: v for k, v in data.items() if k not in ("u", "s", "v")}
+    return TokenData(purpose, data.get("s"), data.get("u"), int(data.get("v", 0)), extra)
 
 
 def url_for(purpose: str, subscriber, **extra: Any) -> str:
-    """An absolute URL for `subscriber` (anything with id and token_version)."""
-    token = make_token(purpose, subscriber.id, subscriber.token_version, **extra)
+    """An absolute URL for `subscriber` (anything with public_id and token_version)."""
+    return url_with(purpose, make_token(purpose, subscriber.public_id,
+                                        subscriber.token_version, **extra))
+
+
+def url_with(purpose: str, token: str) -> str:
+    """The absolute URL of an existing token (a pending subscription's stored one)."""
     return get_settings().public_base_url + PATHS[purpose].format(token=token)
+
+
+def subscriber_of(session: Session, data: TokenData) -> Subscriber | None:
+    """Who a verified token names, if they still exist and its version is current."""
+    if data.public_id is not None:
+        subscriber = session.exec(select(Subscriber).where(
+            Subscriber.public_id == data.public_id)).first()
+    else:  # signed before public ids: the numeric id, never reused (see the model)
+        subscriber = session.get(Subscriber, data.subscriber_id)
+    if subscriber is None or subscriber.token_version != data.version:
+        return None
+    return subscriber

@@ -8,6 +8,7 @@ through Alembic (`migrations/`); tests check the migrations match these classes.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from enum import StrEnum
 from typing import Any
 
@@ -63,10 +64,17 @@ class Outcome(StrEnum):
 StepResult = DigestStatus | Outcome
 
 
+def new_public_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
 class Subscriber(SQLModel, table=True):
-    # Signed links name the subscriber by id: SQLite must never hand a deleted id to a newcomer.
+    # Links signed before issue 11 name the subscriber by id (they still unsubscribe): SQLite
+    # must never hand a deleted id to a newcomer.
     __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
+    # What new links name instead: random, so a link says nothing about how many we have.
+    public_id: str = Field(default_factory=new_public_id, max_length=32, unique=True, index=True)
     email: str = Field(max_length=320, unique=True, index=True)  # normalized (lower-cased)
     status: str = Field(default=SubscriberStatus.PENDING, max_length=16, index=True)
     locale: str = Field(default="en", max_length=8)
@@ -78,6 +86,9 @@ class Subscriber(SQLModel, table=True):
     # Journals' news, comment, editorials and corrections too (after the research); off by default.
     include_news: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     token_version: int = 1
+    # The pending subscription's one confirmation link: sent again, never re-minted, on a
+    # repeated subscribe; cleared once used.
+    confirm_token: str | None = Field(default=None, max_length=300)
     consent_at: dt.datetime | None = None
     consent_source: str | None = Field(default=None, max_length=64)
     created_at: dt.datetime = Field(default_factory=utcnow)

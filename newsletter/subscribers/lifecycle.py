@@ -3,7 +3,10 @@
 Plain functions over a DB session, shared by the web pages, the JSON API and the CLI, so
 every door validates the same way (`newsletter.subscribers.validation`). Each function
 commits its own change. Bad input raises `validation.InvalidInput(field, key)`, which the
-web words in the reader's language and the CLI prints in English.
+web words in the reader's language and the CLI prints in English. Concurrent requests for
+one address are safe: the row is created with INSERT ... ON CONFLICT DO NOTHING and changed
+under a row lock, and confirming is a conditional UPDATE that only one request wins. The
+emails these changes call for are in `notices`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, select, update
 
 from newsletter.core import links
+from newsletter.core.db import insert_ignore
 from newsletter.core.models import (
     Digest,
     DigestItem,
@@ -37,7 +41,7 @@ from newsletter.subscribers.validation import (
     validate,
 )
 
-PENDING_DAYS = 7  # an unconfirmed subscription is forgotten after this long
+PENDING_DAYS = links.CONFIRM_DAYS  # an unconfirmed subscription is forgotten after this long
 
 
 def _apply(session: Session, subscriber: Subscriber, clean: dict[str, Any]) -> None:
@@ -57,8 +61,26 @@ def _apply(session: Session, subscriber: Subscriber, clean: dict[str, Any]) -> N
 
 # --- lifecycle ---------------------------------------------------------------------------
 
-def find(session: Session, email: str) -> Subscriber | None:
-    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+def find(session: Session, email: str, *, lock: bool = False) -> Subscriber | None:
+    """The subscriber with this (normalized) address; `lock` holds their row (PostgreSQL's
+    FOR UPDATE; SQLite has one writer anyway) until the caller commits."""
+    query = select(Subscriber).where(Subscriber.email == email)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.exec(query).first()
+
+
+def _find_or_create(session: Session, address: str) -> Subscriber:
+    """The row for `address`, created pending if new. Two requests at once both get the one
+    row: the loser's INSERT is skipped (it waits for the winner's commit), then both lock it."""
+    subscriber = find(session, address, lock=True)
+    if subscriber is None:
+        fresh = Subscriber(email=address)
+        values = {c.name: getattr(fresh, c.name) for c in Subscriber.__table__.columns
+                  if c.name != "id"}
+        session.execute(insert_ignore(session, Subscriber, "email").values(**values))
+        subscriber = find(session, address, lock=True)
+    return subscriber
 
 
 def subscribe(
@@ -81,79 +103,74 @@ def subscribe(
         "timezone": timezone, "send_hour": send_hour, "frequency": frequency,
         "weekday": weekday, "max_papers": max_papers, "include_news": include_news})
     now = utcnow()
-    subscriber = find(session, address)
-    if subscriber is None:
-        subscriber = Subscriber(email=address)
-    elif subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED,
-                               SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED) \
-            and not confirmed:
+    subscriber = _find_or_create(session, address)
+    if subscriber.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED,
+                             SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED) \
+            and not confirmed:  # changes nothing but the record that someone asked
+        session.add(Event(subscriber_id=subscriber.id, type="subscribe_again",
+                          payload={"source": source[:64]}))
+        session.commit()  # also releases the row lock
         return subscriber
-    elif subscriber.status == SubscriberStatus.UNSUBSCRIBED:
-        subscriber.token_version += 1
+    if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        subscriber.token_version += 1  # every old link dies, the stored confirmation too
+        subscriber.confirm_token = None
     subscriber.status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
     subscriber.consent_at = now  # for pending: when asked (expiry clock); then when confirmed
     subscriber.consent_source = source[:64]
     _apply(session, subscriber, clean)
+    if confirmed:
+        subscriber.confirm_token = None
+    else:  # under the row lock: two requests at once keep the one link
+        confirm_token(subscriber)
     session.commit()
     return subscriber
 
 
-def send_confirmation(session: Session, subscriber: Subscriber) -> bool:
-    """Email the double opt-in link; only pending, unsuppressed addresses get one.
-
-    Suppressed addresses (hard bounces, spam complaints) get nothing, even after a deletion
-    and a new subscribe: a confirmation is still an email they said they do not want.
-    """
-    if subscriber.status != SubscriberStatus.PENDING:
-        return False
-    from newsletter.compose import view
-    from newsletter.delivery.backends import send_transactional
-    from newsletter.delivery.message import build_transactional
-    from newsletter.delivery.state import is_suppressed
-
-    if is_suppressed(session, subscriber.email):
-        return False
-
-    confirm_url = links.url_for("confirm", subscriber)
-    rendered = view.render_confirmation(subscriber, confirm_url)
-    send_transactional(build_transactional(subscriber.email, rendered, subscriber))
-    return True
-
-
-def send_welcome(session: Session, subscriber: Subscriber) -> bool:
-    """After confirmation: when the first digest comes and where to change things."""
-    if subscriber.status != SubscriberStatus.ACTIVE:
-        return False
-    from newsletter.compose import view
-    from newsletter.delivery.backends import send_transactional
-    from newsletter.delivery.message import build_transactional
-
-    chosen = interests(session, subscriber)
-    topics = chosen["keywords"] + chosen["categories"] + chosen["authors"]
-    rendered = view.render_welcome(subscriber, topics)
-    send_transactional(build_transactional(subscriber.email, rendered, subscriber))
-    return True
-
-
 def subscriber_from_token(session: Session, purpose: str, token: Any) -> Subscriber:
+    """The subscriber a valid link of this purpose names; InvalidToken otherwise (tampered,
+    expired, another purpose, revoked by a newer token version, or nobody)."""
     if not isinstance(token, str) or not token or len(token) > 1000:
-        raise links.InvalidToken("this link is not valid")
+        raise links.InvalidToken("this link is not valid", purpose)
     data = links.read_token(purpose, token)
-    subscriber = session.get(Subscriber, data.subscriber_id)
-    if subscriber is None or subscriber.token_version != data.version:
-        raise links.InvalidToken("this link is no longer valid")
+    subscriber = links.subscriber_of(session, data)
+    if subscriber is None:
+        raise links.InvalidToken("this link is no longer valid", purpose)
     return subscriber
 
 
+def confirm_token(subscriber: Subscriber) -> str:
+    """The pending subscription's one confirmation token, set on the row (the caller
+    commits): kept and sent again on a repeated subscribe, minted anew only once it has
+    expired (the pending row outlived it) or its token version changed."""
+    token = subscriber.confirm_token
+    try:
+        if token and links.read_token("confirm", token).version == subscriber.token_version:
+            return token
+    except links.InvalidToken:
+        pass
+    subscriber.confirm_token = links.make_token("confirm", subscriber.public_id,
+                                                subscriber.token_version)
+    return subscriber.confirm_token
+
+
+def activate(session: Session, subscriber: Subscriber) -> bool:
+    """Pending -> active with a conditional UPDATE: True for the one call that confirmed it
+    (a used link, a second click or a concurrent POST gets False)."""
+    done = session.execute(
+        update(Subscriber).where(Subscriber.id == subscriber.id,
+                                 Subscriber.status == SubscriberStatus.PENDING)
+        .values(status=SubscriberStatus.ACTIVE, consent_at=utcnow(), confirm_token=None))
+    session.commit()
+    session.refresh(subscriber)
+    return done.rowcount == 1
+
+
 def confirm(session: Session, token: Any) -> Subscriber:
+    """Confirm with a link (the CLI, the JSON API): active afterwards, or InvalidToken."""
     subscriber = subscriber_from_token(session, "confirm", token)
-    if subscriber.status == SubscriberStatus.PENDING:
-        subscriber.status = SubscriberStatus.ACTIVE
-        subscriber.consent_at = utcnow()
-        session.add(subscriber)
-        session.commit()
-    elif subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-        raise links.InvalidToken("this link is no longer valid")
+    if not activate(session, subscriber) and subscriber.status not in (
+            SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        raise links.InvalidToken("this link is no longer valid", "confirm")
     return subscriber
 
 

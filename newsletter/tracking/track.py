@@ -1,15 +1,14 @@
-"""Tracking: SendGrid's Event Webhook and our own click redirect, turned into state.
+"""Tracking: SendGrid's Event Webhook turned into state (our click redirect: `clicks`).
 
 The webhook (POST /webhooks/sendgrid) is signed: ECDSA P-256 over timestamp + raw body,
 checked with `sendgrid.helpers.eventwebhook`; unsigned, forged or stale (> 10 minutes)
 batches are refused before anything is parsed, and JSON nested deeper than SendGrid's own
 (flat) events is refused on the bytes, before a parser could recurse. Delivery is
-at-least-once, so each event is stored once, keyed on `sg_event_id`: a batch is one bulk
-INSERT ... ON CONFLICT DO NOTHING in one transaction, the database deciding what is new, and
-only a newly stored event changes state: hard bounces, spam reports, unsubscribes and
-repeated soft bounces suppress the address. An id longer than the column is refused, never
-cut (two distinct ids would collide). Clicks go through /c/{token} whatever the backend, recorded as
-Feedback(signal='click'), and redirect only to the paper's own http(s) URL.
+at-least-once, so each event is stored once, keyed on `sg_event_id`: a batch is stored in
+one transaction (bulk lookups, one executemany with ON CONFLICT DO NOTHING), and only a new
+event changes state: hard bounces, spam reports, unsubscribes and repeated soft bounces
+suppress the address. An id longer than the column is refused, never cut (two distinct
+ids would collide). A replayed batch (within the 10 minutes) stores and changes nothing.
 """
 
 from __future__ import annotations
@@ -27,15 +26,11 @@ from dataclasses import dataclass
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlmodel import Session, col, func, select
 
-from newsletter.compose.render import safe_url
-from newsletter.core import links
 from newsletter.core.config import get_settings
 from newsletter.core.db import insert_ignore
 from newsletter.core.models import (
     Digest,
     Event,
-    Feedback,
-    Paper,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -279,35 +274,6 @@ def _soft_bounces(session: Session, email: str, subscriber: Subscriber | None) -
     rows = session.exec(query).all() if email else []
     return sum(1 for payload in rows if payload.get("type") == "blocked"
                and str(payload.get("email", "")).lower() == email)
-
-
-def click_url(subscriber: Subscriber, paper_id: str, digest_id: int | None = None) -> str:
-    """The signed redirect a card's title links to (compose calls this)."""
-    extra = {"p": paper_id} | ({"d": digest_id} if digest_id is not None else {})
-    return links.url_for("click", subscriber, **extra)
-
-
-def record_click(session: Session, token: str) -> str:
-    """Record a click and return where to send the reader: the paper's own http(s) URL.
-
-    Raises links.InvalidToken for a bad token or a paper without a safe URL.
-    """
-    data = links.read_token("click", token)
-    paper = session.get(Paper, str(data.extra.get("p", "")))
-    target = safe_url((paper.url or "").strip()) if paper else None
-    if target is None:
-        raise links.InvalidToken("this link is not valid")
-    subscriber = session.get(Subscriber, data.subscriber_id)
-    if subscriber is not None and subscriber.token_version == data.version:
-        digest_id = data.extra.get("d")
-        digest = session.get(Digest, digest_id) if isinstance(digest_id, int) else None
-        if digest is not None and digest.subscriber_id != subscriber.id:
-            digest = None
-        session.add(Feedback(subscriber_id=subscriber.id, paper_id=paper.id, signal="click"))
-        session.add(Event(digest_id=digest.id if digest else None, subscriber_id=subscriber.id,
-                          type="click", payload={"paper_id": paper.id, "source": "redirect"}))
-        session.commit()
-    return target
 
 
 def event_counts(session: Session, since: dt.datetime) -> dict[tuple[dt.date, str], int]:

@@ -3,7 +3,9 @@
 Same domain functions and rate limits as the forms; a token in the path stands for the
 subscriber (the signed link from their email), so no CSRF token is needed: browsers only
 send JSON cross-site after a CORS preflight, which this API never grants. Errors are
-4xx JSON: 400 for a bad link, 422 for bad input, 429 for too many attempts.
+4xx JSON: 400 for a bad link, 409 for a used confirmation link, 422 for bad input, 429
+for too many attempts. Subscribing answers the same whoever the address is, and sends its
+email after the answer (see `notices.subscribe_in_background`).
 """
 
 from __future__ import annotations
@@ -11,15 +13,14 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from newsletter.core import links
 from newsletter.core.models import Subscriber, SubscriberStatus
 from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
-from newsletter.subscribers import lifecycle, validation
-from newsletter.web.common import SessionDep, client_ip, page_locale
+from newsletter.subscribers import lifecycle, notices, validation
+from newsletter.web.common import LinkTo, SessionDep, client_ip, page_locale
 from newsletter.web.preview import preview
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,7 @@ def invalid(error: validation.InvalidInput) -> HTTPException:
                                 "msg": error.message}])
 
 
-def from_token(session, purpose: str, token: str) -> Subscriber:
-    try:
-        return lifecycle.subscriber_from_token(session, purpose, token)
-    except links.InvalidToken as error:
-        raise HTTPException(400, str(error)) from None
+PreferencesLink = Annotated[Subscriber, LinkTo("preferences")]
 
 
 def preferences_of(session, subscriber: Subscriber) -> Preferences:
@@ -138,23 +135,21 @@ def preferences_of(session, subscriber: Subscriber) -> Preferences:
 
 @router.post("/subscribe", status_code=202, response_model=Accepted,
              responses={422: {"description": "Invalid input"}, 429: {"description": "Too many"}})
-def api_subscribe(body: SubscribeIn, request: Request, session: SessionDep) -> Accepted:
+def api_subscribe(body: SubscribeIn, request: Request,
+                  background: BackgroundTasks) -> Accepted:
     """Start a double opt-in subscription. The answer is the same whoever the address is."""
     limits = request.app.state.rate_limits
     if not limits.allow_ip(client_ip(request)):
         raise HTTPException(429, "too many attempts, try again later")
     try:
         email = validation.normalize_email(body.email)
+        fields = body.model_dump(exclude={"email"})
+        validation.validate(fields)
         if not limits.allow_mailbox(email):
             raise HTTPException(429, "too many attempts, try again later")
-        subscriber = lifecycle.subscribe(session, email, **body.model_dump(exclude={"email"}),
-                                           source="api")
     except validation.InvalidInput as error:
         raise invalid(error) from None
-    try:
-        lifecycle.send_confirmation(session, subscriber)
-    except Exception:  # same answer whether or not mail went out
-        log.exception("confirmation email for subscriber %s failed", subscriber.id)
+    background.add_task(notices.subscribe_in_background, email, fields, "api")  # after this
     return Accepted()
 
 
@@ -186,24 +181,26 @@ def api_preview(
                                          **vars(c)) for c in cards])
 
 
-@router.post("/confirm/{token}", response_model=Preferences, responses={400: {}})
-def api_confirm(token: str, session: SessionDep) -> Preferences:
-    try:
-        subscriber = lifecycle.confirm(session, token)
-    except links.InvalidToken as error:
-        raise HTTPException(400, str(error)) from None
+@router.post("/confirm/{token}", response_model=Preferences,
+             responses={400: {}, 409: {"description": "This link was used already"}})
+def api_confirm(session: SessionDep, subscriber: Annotated[Subscriber, LinkTo("confirm")],
+                background: BackgroundTasks) -> Preferences:
+    """Confirm a pending subscription: once. A used link is a 409, and shows nothing."""
+    if not lifecycle.activate(session, subscriber):
+        raise HTTPException(409, "already confirmed")
+    background.add_task(notices.after_confirm, subscriber.id)
     return preferences_of(session, subscriber)
 
 
 @router.get("/preferences/{token}", response_model=Preferences, responses={400: {}})
-def api_preferences(token: str, session: SessionDep) -> Preferences:
-    return preferences_of(session, from_token(session, "preferences", token))
+def api_preferences(session: SessionDep, subscriber: PreferencesLink) -> Preferences:
+    return preferences_of(session, subscriber)
 
 
 @router.patch("/preferences/{token}", response_model=Preferences, responses={400: {}, 422: {}})
-def api_update_preferences(token: str, body: PreferencesUpdate, session: SessionDep) -> Preferences:
+def api_update_preferences(body: PreferencesUpdate, session: SessionDep,
+                           subscriber: PreferencesLink) -> Preferences:
     """Change only the fields given; `paused` pauses or resumes."""
-    subscriber = from_token(session, "preferences", token)
     fields = body.model_dump(exclude_none=True, exclude={"paused"})
     active, paused = SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED
     allowed = {True: (active, paused), False: (active, paused, SubscriberStatus.UNSUBSCRIBED)}
@@ -222,19 +219,20 @@ def api_update_preferences(token: str, body: PreferencesUpdate, session: Session
 
 
 @router.delete("/preferences/{token}", response_model=Status, responses={400: {}})
-def api_delete(token: str, session: SessionDep) -> Status:
+def api_delete(session: SessionDep, subscriber: PreferencesLink) -> Status:
     """Delete everything about the subscriber; every link they hold stops working."""
-    lifecycle.delete_data(session, from_token(session, "preferences", token))
+    lifecycle.delete_data(session, subscriber)
     return Status(status="deleted")
 
 
 @router.post("/unsubscribe/{token}", response_model=Status, responses={400: {}})
-def api_unsubscribe(token: str, session: SessionDep) -> Status:
-    subscriber = lifecycle.unsubscribe(session, from_token(session, "unsubscribe", token), "api")
+def api_unsubscribe(session: SessionDep,
+                    subscriber: Annotated[Subscriber, LinkTo("unsubscribe")]) -> Status:
+    subscriber = lifecycle.unsubscribe(session, subscriber, "api")
     return Status(status=subscriber.status)
 
 
 @router.get("/export/{token}", responses={400: {}})
-def api_export(token: str, session: SessionDep) -> dict:
+def api_export(session: SessionDep, subscriber: PreferencesLink) -> dict:
     """Everything we hold about the subscriber (the preferences link's token)."""
-    return lifecycle.export_data(session, from_token(session, "preferences", token))
+    return lifecycle.export_data(session, subscriber)

@@ -1,13 +1,14 @@
 """The ASGI app: `uvicorn newsletter.web.app:app` (what `newsletter serve` runs).
 
 `create_app()` builds a fresh app (tests make one each, so rate-limit memory is per test).
-Errors are answered as JSON under /api/ and as a translated page elsewhere; anything
-unexpected is logged and becomes a plain 500 page without details.
+Every router is included unconditionally: a module that fails to import stops the app
+instead of starting it without, say, bounce suppression. Errors are answered as JSON under
+/api/ and as a translated page elsewhere (a bad signed link says why); anything unexpected
+is logged and becomes a plain 500 page without details.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
@@ -19,7 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.core.config import get_settings
-from newsletter.web import api, common, learning_pages, pages
+from newsletter.web import (
+    admin,
+    admin_sources,
+    api,
+    common,
+    docs,
+    learning_pages,
+    pages,
+    signup,
+    webhooks,
+)
 from newsletter.web.security import RateLimits, SecurityMiddleware
 
 log = logging.getLogger(__name__)
@@ -49,6 +60,12 @@ async def validation_error(request: Request, error: RequestValidationError) -> R
     return _error_page(request, 422)
 
 
+async def bad_link(request: Request, error: common.BadLink) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": str(error)}, status_code=400)
+    return common.token_error(request, error.error)
+
+
 async def unexpected_error(request: Request, error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     if not _wants_json(request):
@@ -59,38 +76,26 @@ async def unexpected_error(request: Request, error: Exception) -> Response:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
-def _include_optional(app: FastAPI, module: str) -> None:
-    """Routers written alongside (webhooks, admin): included when present."""
-    try:
-        router = importlib.import_module(module).router
-    except ImportError as error:
-        if error.name != module:  # the module exists but is broken: say so
-            log.warning("%s not loaded: %s", module, error)
-        return
-    app.include_router(router)
-
-
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="AcademicHub", version="1.0",
                   description="Subscribe, preview and manage a daily research digest.",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.rate_limits = RateLimits(settings.redis_url)
     app.add_middleware(SecurityMiddleware)
     if settings.trusted_proxies:  # outermost: every layer inside sees the real client
         # The client is the right-most X-Forwarded-For hop that is not one of our proxies;
         # a request that does not come from one of them keeps its own peer address.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_exception_handler(common.BadLink, bad_link)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(pages.router)
-    app.include_router(learning_pages.router)
-    app.include_router(api.router)
-    _include_optional(app, "newsletter.web.webhooks")
-    _include_optional(app, "newsletter.web.admin")
-    _include_optional(app, "newsletter.web.admin_sources")
+    docs.mount_assets(app)
+    for module in (signup, pages, learning_pages, api, docs, webhooks, admin,
+                   admin_sources):
+        app.include_router(module.router)
     return app
 
 

@@ -1,8 +1,13 @@
-"""What every page shares: DB session dependency, rendering with CSRF, forms, locales.
+"""What every page shares: the DB session and signed-link dependencies, rendering with
+CSRF, forms, locales.
 
-`render` sets the CSRF cookie on first visit and puts the matching signed token in the
-template context; `read_form` turns a form body into plain strings and topic lists (or
-None when the body is unusable, which the caller answers with a 400 page).
+`SessionDep` is the one session per request (pages, API, webhooks, admin). `LinkTo(purpose)`
+turns the `{token}` of a signed link into its subscriber, or raises `BadLink`, which the app
+answers with a page saying why (JSON under /api/). `render` sets the CSRF cookie on first
+visit, puts the matching signed token in the template context and builds the language links
+from the matched route, never from the raw request path (`//evil.example` is a path too).
+`read_form` turns a form body into plain strings and topic lists, or None when the body is
+unusable, invalid UTF-8 included, which the caller answers with a 400 page.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
+from starlette.routing import NoMatchFound
 
 from newsletter.core import links
+from newsletter.core.config import get_settings
 from newsletter.core.db import get_engine
 from newsletter.core.models import Subscriber
 from newsletter.harvest.sources import journal_catalogue, source_label
@@ -56,6 +64,26 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+class BadLink(Exception):
+    """A signed link that does not open anything; the app answers it (see `app.bad_link`)."""
+
+    def __init__(self, error: links.InvalidToken) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def LinkTo(purpose: str) -> Any:  # noqa: N802  reads as a type: Annotated[Subscriber, LinkTo(..)]
+    """The dependency that opens a `{token}` path parameter signed for `purpose`."""
+
+    def subscriber(token: str, session: SessionDep) -> Subscriber:
+        try:
+            return lifecycle.subscriber_from_token(session, purpose, token)
+        except links.InvalidToken as error:
+            raise BadLink(error) from None
+
+    return Depends(subscriber)
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 ERRORS = {  # what an error page says, by the key callers name it with
@@ -81,14 +109,26 @@ def render(request: Request, name: str, locale: str, status: int = 200, **ctx: A
     if fresh:
         secret = security.new_csrf_secret()
     tr = i18n.translator(locale)
+    here = route_path(request)
     ctx.update(locale=locale, csrf=security.csrf_token_for(secret),
-               other_locales=[(code, tr.language_name(code))
+               other_locales=[(code, tr.language_name(code), f"{here}?lang={code}")
                               for code in i18n.LOCALES if code != locale])
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
     if fresh:
         response.set_cookie(security.CSRF_COOKIE, secret, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/")
     return response
+
+
+def route_path(request: Request) -> str:
+    """This page's path as the app builds it for the matched route (a GET page), else "/"."""
+    route = request.scope.get("route")
+    if request.method != "GET" or route is None:
+        return "/"
+    try:
+        return str(request.app.url_path_for(route.name, **request.path_params))
+    except NoMatchFound:
+        return "/"
 
 
 def message_page(request: Request, locale: str, title: str, body: str, status: int = 200,
@@ -105,8 +145,11 @@ def error_page(request: Request, key: str, status: int, locale: str | None = Non
 def token_error(request: Request, error: links.InvalidToken) -> Response:
     locale = page_locale(request)
     tr = i18n.translator(locale)
+    if error.expired and error.purpose == "preferences":  # offer a fresh one by email
+        return render(request, "new_link.html", locale, 400, expired=True,
+                      link_days=get_settings().preferences_link_days, errors={})
     body = (tr.gettext("This link has expired. Subscribe again to receive a new one.")
-            if "expired" in str(error) else
+            if error.expired else
             tr.gettext("This link is not valid: it may be incomplete, or it was replaced by a "
                        "newer one."))
     return message_page(request, locale, tr.gettext("This link does not work"), body, 400,
@@ -118,17 +161,36 @@ def split_lines(value: str, *, commas: bool = False) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+MAX_FIELDS = 200
+
+
+async def _fields(request: Request) -> list[tuple[str, Any]] | None:
+    """The body's (name, value) pairs, or None. Starlette decodes what is not UTF-8 as
+    Latin-1 without a word (`raw\xff@x` would become `rawÿ@x`): a urlencoded body is parsed
+    here strictly instead, and a multipart one (no files here) must be UTF-8 throughout."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            return parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8",
+                             errors="strict", max_num_fields=MAX_FIELDS)
+        body.decode("utf-8")
+        form = await request.form(max_fields=MAX_FIELDS)
+        return list(form.multi_items())
+    except Exception:  # noqa: BLE001  bad UTF-8, malformed multipart, too many fields ...
+        return None
+
+
 async def read_form(request: Request) -> dict[str, Any] | None:
     """Form fields as strings (lists split into items); None when the body is unusable."""
-    try:
-        form = await request.form()
-    except Exception:  # noqa: BLE001  malformed multipart, too many fields ...
-        return None
+    pairs = await _fields(request)
+    if pairs is None or not all(isinstance(v, str) for _, v in pairs):
+        return None  # unreadable, or file uploads, which have no place here
+    grouped: dict[str, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
     data: dict[str, Any] = {}
-    for key in form:
-        values = form.getlist(key)
-        if not all(isinstance(v, str) for v in values):
-            return None  # file uploads have no place here
+    for key, values in grouped.items():
         if key in LIST_FIELDS:
             data[key] = [i for v in values for i in split_lines(v, commas=key == "excludes")]
         else:

@@ -20,16 +20,16 @@ from newsletter.core import links
 from newsletter.core.models import Paper, Subscriber
 from newsletter.locale.i18n import translator
 from newsletter.ranking import learning
-from newsletter.subscribers import library, lifecycle
+from newsletter.subscribers import library
 from newsletter.tracking import ratings
 from newsletter.web.common import (
     FormDep,
+    LinkTo,
     SessionDep,
     csrf_ok,
     error_page,
     message_page,
     page_locale,
-    token_error,
 )
 from newsletter.web.preview import card
 
@@ -74,19 +74,14 @@ def voted(locale: str, vote: str, title: str) -> str:
     return tr.gettext("Your vote on “%(title)s” was removed.", title=title)
 
 
-def _subscriber(session: Session, token: str) -> Subscriber:
-    return lifecycle.subscriber_from_token(session, "preferences", token)
+PreferencesLink = Annotated[Subscriber, LinkTo("preferences")]
 
 
 @router.post("/preferences/{token}/library", response_class=HTMLResponse)
-def library_import(token: str, request: Request, session: SessionDep,
+def library_import(request: Request, session: SessionDep, subscriber: PreferencesLink,
                    form: LibraryFormDep) -> Response:
     from newsletter.web.pages import preferences_view
 
-    try:
-        subscriber = _subscriber(session, token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
     if form is None:
         return error_page(request, "bad_request", 400, locale)
@@ -119,13 +114,10 @@ def library_import(token: str, request: Request, session: SessionDep,
 
 
 @router.post("/preferences/{token}/rate", response_class=HTMLResponse)
-def rate_paper(token: str, request: Request, session: SessionDep, data: FormDep) -> Response:
+def rate_paper(request: Request, session: SessionDep, subscriber: PreferencesLink,
+               data: FormDep) -> Response:
     from newsletter.web.pages import preferences_view
 
-    try:
-        subscriber = _subscriber(session, token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
     if data is None:
         return error_page(request, "bad_request", 400, locale)
@@ -143,13 +135,11 @@ def rate_paper(token: str, request: Request, session: SessionDep, data: FormDep)
 
 
 @router.post("/f/{token}", response_class=HTMLResponse)
-def feedback_undo(token: str, request: Request, session: SessionDep, data: FormDep) -> Response:
+def feedback_undo(token: str, request: Request, session: SessionDep,
+                  subscriber: Annotated[Subscriber, LinkTo("feedback")],
+                  data: FormDep) -> Response:
     """The undo button of the page an email's "more / less like this" link opens."""
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "feedback", token)
-        paper_id = links.read_token("feedback", token).extra.get("paper")
-    except links.InvalidToken as error:
-        return token_error(request, error)
+    paper_id = links.read_token("feedback", token).extra.get("paper")  # verified by LinkTo
     locale = page_locale(request, subscriber.locale)
     if data is None or not csrf_ok(request, data):
         return error_page(request, "csrf_failed", 403, locale)

@@ -1,8 +1,9 @@
-"""Server-rendered pages: landing, subscribe, confirm, preferences, unsubscribe, web view.
+"""Server-rendered pages behind a subscriber's signed links: preferences, unsubscribe, the
+web view, feedback; and the health check. (Landing, subscribe, confirm: `signup`.)
 
 Everything works without JavaScript (static/app.js only adds chips, time zone detection
-and the live preview). Token pages find the subscriber through a signed link; a bad link
-is a 400 page saying why, never a 500. Forms carry a CSRF token, except the RFC 8058
+and the live preview). Token pages find the subscriber through `LinkTo(purpose)`; a bad
+link is a 400 page saying why, never a 500. Forms carry a CSRF token, except the RFC 8058
 one-click unsubscribe POST, which must work with no cookie and no token.
 """
 
@@ -10,8 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -30,14 +30,13 @@ from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.reasons import reasons_from_json
 from newsletter.subscribers import lifecycle, validation
-from newsletter.subscribers.lifecycle import PENDING_DAYS
 from newsletter.tracking import ratings
 from newsletter.web import learning_pages, security
 from newsletter.web.common import (
     LIST_FIELDS,
     FormDep,
+    LinkTo,
     SessionDep,
-    client_ip,
     csrf_ok,
     error_page,
     form_context,
@@ -45,114 +44,14 @@ from newsletter.web.common import (
     message_page,
     page_locale,
     render,
-    split_lines,
     subscriber_values,
-    token_error,
 )
-from newsletter.web.preview import card, preview
+from newsletter.web.preview import card
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-# --- landing and subscribe ----------------------------------------------------------------
-
-def landing(request: Request, session: Session, locale: str, values: dict[str, Any],
-            errors: dict[str, str], status: int = 200, page: int = 1) -> Response:
-    topics = {k: split_lines(values.get(k, ""), commas=k == "excludes") for k in LIST_FIELDS}
-    try:
-        topics = {k: validation.clean_items(k, v) for k, v in topics.items()}
-    except validation.InvalidInput:
-        topics = {k: [] for k in LIST_FIELDS}
-    cards, has_more = preview(session, page=page, **topics)
-    if not cards and page > 1:
-        page = 1
-        cards, has_more = preview(session, page=1, **topics)
-    cards = [(c, reason_text(c.reasons, locale)) for c in cards]
-    return render(request, "index.html", locale, status, cards=cards,
-                  has_more=has_more,
-                  page=page, **form_context(values, errors, locale))
-
-
-@router.get("/", response_class=HTMLResponse)
-def index(request: Request, session: SessionDep, page: int = 1) -> Response:
-    locale = page_locale(request)
-    values = {"locale": locale, "timezone": "UTC", "send_hour": 7, "frequency": "daily",
-              "weekday": 0}
-    values.update({k: request.query_params.get(k, "")[:3000] for k in LIST_FIELDS})
-    return landing(request, session, locale, values, {}, page=min(max(page, 1), 100))
-
-
-@router.post("/subscribe", response_class=HTMLResponse)
-def subscribe_form(request: Request, session: SessionDep, data: FormDep) -> Response:
-    if data is None:
-        return error_page(request, "bad_request", 400)
-    locale = i18n.pick_locale(data.get("locale"), request.headers.get("accept-language"))
-    tr = i18n.translator(locale)
-    if not csrf_ok(request, data):
-        return error_page(request, "csrf_failed", 403, locale)
-    limits: security.RateLimits = request.app.state.rate_limits
-    if not limits.allow_ip(client_ip(request)):
-        return error_page(request, "rate_limited", 429, locale)
-    done = message_page(
-        request, locale, tr.gettext("Check your inbox"),
-        tr.ngettext("If the address can receive our digest, a confirmation link is on its way. "
-                    "Open it within %(num)s day to start your subscription.",
-                    "If the address can receive our digest, a confirmation link is on its way. "
-                    "Open it within %(num)s days to start your subscription.", PENDING_DAYS),
-        note=tr.gettext("Nothing after a few minutes? Look in the spam folder."))
-    if data.get("website"):  # the honeypot: bots fill every field
-        return done
-    fields = {k: data[k] for k in ("locale", "timezone", "send_hour", "frequency", "weekday")
-              if k in data}
-    fields["include_news"] = data.get("include_news", "")  # an unticked box sends nothing
-    fields.update({k: data.get(k, []) for k in LIST_FIELDS})
-    errors: dict[str, str] = {}
-    for check in (lambda: validation.normalize_email(data.get("email", "")),
-                  lambda: validation.validate(fields)):  # both, so both messages show at once
-        try:
-            check()
-        except validation.InvalidInput as error:
-            errors[error.field] = error.text(locale)
-    if errors:
-        return landing(request, session, locale, form_values(data), errors, status=422)
-    email = validation.normalize_email(data["email"])
-    if not limits.allow_mailbox(email):
-        return error_page(request, "rate_limited", 429, locale)
-    try:
-        subscriber = lifecycle.subscribe(session, email, **fields, source="web")
-    except validation.InvalidInput as error:  # validate() above should have caught it
-        errors = {error.field: error.text(locale)}
-        return landing(request, session, locale, form_values(data), errors, status=422)
-    try:
-        lifecycle.send_confirmation(session, subscriber)
-    except Exception:  # the page must not reveal whether anything was sent
-        log.exception("confirmation email for subscriber %s failed", subscriber.id)
-    return done
-
-
-@router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm_page(token: str, request: Request, session: SessionDep) -> Response:
-    try:
-        was_pending = lifecycle.subscriber_from_token(
-            session, "confirm", token).status == SubscriberStatus.PENDING
-        subscriber = lifecycle.confirm(session, token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
-    if was_pending:  # a second click on the link sends nothing
-        try:
-            lifecycle.send_welcome(session, subscriber)
-        except Exception:  # the subscription is active either way
-            log.exception("welcome email for subscriber %s failed", subscriber.id)
-    locale = page_locale(request, subscriber.locale)
-    tr = i18n.translator(locale)
-    body = tr.gettext("Your digest arrives around %(hour)s:00 (%(timezone)s), %(frequency)s.",
-                      hour=f"{subscriber.send_hour:02d}", timezone=subscriber.timezone,
-                      frequency=tr.gettext("weekly") if subscriber.frequency == "weekly"
-                      else tr.gettext("daily"))
-    return message_page(request, locale, tr.gettext("You're subscribed"), body,
-                        link=links.url_for("preferences", subscriber),
-                        link_label=tr.gettext("Edit your preferences"))
+PreferencesLink = Annotated[Subscriber, LinkTo("preferences")]
+UnsubscribeLink = Annotated[Subscriber, LinkTo("unsubscribe")]
 
 
 # --- preferences ------------------------------------------------------------------------
@@ -191,7 +90,8 @@ def preferences_view(request: Request, session: Session, subscriber: Subscriber,
     digests = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id)
                            .order_by(Digest.local_date.desc()).limit(10)).all()
     archive = [(d, digest_url(subscriber, d), skip_note(d, subscriber, locale)) for d in digests]
-    prefs_path = re.sub(r"/(library|rate)$", "", request.url.path)  # forms post back here
+    # Forms post back to this page's own route (never to a path taken from the request).
+    prefs_path = request.app.url_path_for("preferences_page", token=request.path_params["token"])
     return render(request, "preferences.html", locale, status, subscriber=subscriber,
                   archive=archive, notice=notice, picks=picks, details=details or [],
                   undo=undo, prefs_path=prefs_path,
@@ -214,21 +114,14 @@ def next_picks(session: Session, subscriber: Subscriber) -> list:
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
-def preferences_page(token: str, request: Request, session: SessionDep) -> Response:
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "preferences", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
+def preferences_page(request: Request, session: SessionDep,
+                     subscriber: PreferencesLink) -> Response:
     return preferences_view(request, session, subscriber)
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
-def preferences_save(token: str, request: Request, session: SessionDep,
+def preferences_save(request: Request, session: SessionDep, subscriber: PreferencesLink,
                      data: FormDep) -> Response:
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "preferences", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
     locale = page_locale(request, subscriber.locale)
     tr = i18n.translator(locale)
     if data is None:
@@ -271,11 +164,7 @@ def preferences_save(token: str, request: Request, session: SessionDep,
 
 
 @router.get("/preferences/{token}/export")
-def export_page(token: str, request: Request, session: SessionDep) -> Response:
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "preferences", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
+def export_page(session: SessionDep, subscriber: PreferencesLink) -> Response:
     body = json.dumps(lifecycle.export_data(session, subscriber), ensure_ascii=False, indent=2)
     return Response(body, media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="academichub-my-data.json"'})
@@ -284,11 +173,7 @@ def export_page(token: str, request: Request, session: SessionDep) -> Response:
 # --- unsubscribe, web view, feedback, health ------------------------------------------------
 
 @router.get("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_page(token: str, request: Request, session: SessionDep) -> Response:
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "unsubscribe", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
+def unsubscribe_page(request: Request, subscriber: UnsubscribeLink) -> Response:
     locale = page_locale(request, subscriber.locale)
     if subscriber.status == SubscriberStatus.UNSUBSCRIBED:
         return unsubscribed(request, locale, subscriber)
@@ -305,25 +190,18 @@ def unsubscribed(request: Request, locale: str, subscriber: Subscriber) -> Respo
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_post(token: str, request: Request, session: SessionDep,
+def unsubscribe_post(request: Request, session: SessionDep, subscriber: UnsubscribeLink,
                      data: FormDep) -> Response:
     """RFC 8058 one-click (and the page's button): no cookie, no CSRF token, always 200."""
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "unsubscribe", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
     one_click = (data or {}).get("List-Unsubscribe") == "One-Click"
     lifecycle.unsubscribe(session, subscriber, "one-click" if one_click else "web")
     return unsubscribed(request, page_locale(request, subscriber.locale), subscriber)
 
 
 @router.get("/d/{token}", response_class=HTMLResponse)
-def digest_page(token: str, request: Request, session: SessionDep) -> Response:
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "digest", token)
-        data = links.read_token("digest", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
+def digest_page(token: str, request: Request, session: SessionDep,
+                subscriber: Annotated[Subscriber, LinkTo("digest")]) -> Response:
+    data = links.read_token("digest", token)  # verified by LinkTo: its extras
     digest_id = data.extra.get("digest", data.extra.get("d"))
     digest = session.get(Digest, digest_id) if isinstance(digest_id, int) else None
     if digest is None or digest.subscriber_id != subscriber.id:
@@ -342,12 +220,9 @@ def digest_page(token: str, request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/f/{token}", response_class=HTMLResponse)
-def feedback_page(token: str, request: Request, session: SessionDep) -> Response:
-    try:
-        subscriber = lifecycle.subscriber_from_token(session, "feedback", token)
-        data = links.read_token("feedback", token)
-    except links.InvalidToken as error:
-        return token_error(request, error)
+def feedback_page(token: str, request: Request, session: SessionDep,
+                  subscriber: Annotated[Subscriber, LinkTo("feedback")]) -> Response:
+    data = links.read_token("feedback", token)  # verified by LinkTo: its extras
     signal = data.extra.get("signal")
     paper_id = data.extra.get("paper", data.extra.get("p"))
     paper = session.get(Paper, paper_id) if isinstance(paper_id, str) else None
@@ -362,7 +237,8 @@ def feedback_page(token: str, request: Request, session: SessionDep) -> Response
     return message_page(request, locale, tr.gettext("Thank you"), body,
                         link=links.url_for("preferences", subscriber),
                         link_label=tr.gettext("Edit your preferences"),
-                        undo_url=request.url.path, undo_label=tr.gettext("Undo"))
+                        undo_url=request.app.url_path_for("feedback_undo", token=token),
+                        undo_label=tr.gettext("Undo"))
 
 
 @router.get("/healthz")

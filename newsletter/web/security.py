@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 CSRF_COOKIE = "ah_csrf"
 CSRF_FIELD = "csrf_token"
 SUBSCRIBE_PER_IP = parse("20/hour")
+ADMIN_FAILURES = parse("10/hour")  # wrong admin tokens per client, then even the right one waits
 PER_MAILBOX = (parse(f"{MAILBOX_PER_HOUR}/hour"), parse(f"{MAILBOX_PER_DAY}/day"))
 REDIS_RETRY_SECONDS = 30  # while Redis is down, how often a request tries it again
 MAX_BODY = 64 * 1024  # forms and JSON here are tiny; refuse anything bigger early
@@ -42,10 +43,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 # A stored digest is our own email HTML: inline styles and remote images, never script.
 DIGEST_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "img-src 'self' data: https:; "
-            "frame-ancestors 'none'")
 
 
 # --- CSRF -------------------------------------------------------------------------------
@@ -86,17 +83,26 @@ class RateLimits:
         self.down = False
 
     def allow_ip(self, ip: str) -> bool:
-        return self._hit(SUBSCRIBE_PER_IP, "subscribe-ip", ip)
+        return self._ask("hit", SUBSCRIBE_PER_IP, "subscribe-ip", ip)
 
     def allow_mailbox(self, email: str) -> bool:
         """One more email to this inbox? Counts the hour first, then the day."""
         key = mailbox_key(email)
-        return all(self._hit(item, "subscribe-mailbox", key) for item in PER_MAILBOX)
+        return all(self._ask("hit", item, "subscribe-mailbox", key) for item in PER_MAILBOX)
 
-    def _hit(self, item: RateLimitItem, *keys: str) -> bool:
+    def admin_locked(self, ip: str) -> bool:
+        """Too many wrong admin tokens from this client lately (asking counts nothing)."""
+        return not self._ask("test", ADMIN_FAILURES, "admin-failures", ip)
+
+    def admin_failed(self, ip: str) -> None:
+        self._ask("hit", ADMIN_FAILURES, "admin-failures", ip)
+
+    def _ask(self, how: str, item: RateLimitItem, *keys: str) -> bool:
+        """`hit` (count one, allowed?) or `test` (would one be allowed?), on Redis if it
+        answers, else on this process's own counts."""
         if self.shared is not None and time.monotonic() >= self.retry_at:
             try:
-                allowed = self.shared.hit(item, "academichub", *keys)
+                allowed = getattr(self.shared, how)(item, "academichub", *keys)
             except StorageError as error:
                 self.retry_at = time.monotonic() + REDIS_RETRY_SECONDS
                 if not self.down:
@@ -108,7 +114,7 @@ class RateLimits:
                     self.down = False
                     log.warning("rate limits: Redis is back; limits are shared again")
                 return allowed
-        return self.local.hit(item, "academichub", *keys)
+        return getattr(self.local, how)(item, "academichub", *keys)
 
 
 # --- headers and body size (pure ASGI, so streaming and errors are covered too) ---------
@@ -143,7 +149,7 @@ class SecurityMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.lower() != b"content-security-policy"]
                 own = dict(message.get("headers", [])).get(b"content-security-policy")
-                csp = own or (DOCS_CSP if path.startswith("/api/docs") else CSP).encode()
+                csp = own or CSP.encode()
                 headers += [
                     (b"content-security-policy", csp),
                     (b"x-frame-options", b"DENY"),

@@ -1,4 +1,4 @@
-"""Provider webhooks and our click redirect: POST /webhooks/sendgrid, GET /c/{token}.
+"""Provider webhooks and our click redirect: POST /webhooks/sendgrid, GET|HEAD /c/{token}.
 
 The webhook reads the raw body first and verifies the signature over exactly those bytes
 (re-serialized JSON would not match); nothing is parsed from an unverified request. The
@@ -8,26 +8,16 @@ handler is a plain `def`), so a batch of thousands of events holds up no other r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from sqlmodel import Session
 
 from newsletter.core import links
-from newsletter.core.db import get_engine
-from newsletter.tracking import track
+from newsletter.tracking import clicks, track
+from newsletter.web.common import SessionDep
 
 router = APIRouter()
-
-
-def _session() -> Iterator[Session]:
-    with Session(get_engine(), expire_on_commit=False) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(_session)]
 
 
 async def raw_body(request: Request) -> bytes:
@@ -51,10 +41,11 @@ def sendgrid_events(request: Request, raw: Annotated[bytes, Depends(raw_body)],
                          "ignored": result.ignored})
 
 
-@router.get("/c/{token}", include_in_schema=False)
-def click(token: str, session: SessionDep):
+@router.api_route("/c/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+def click(token: str, request: Request, session: SessionDep):
+    fetch = clicks.Fetch(request.method, {k.lower(): v for k, v in request.headers.items()})
     try:
-        target = track.record_click(session, token)
+        target = clicks.record_click(session, token, fetch)
     except links.InvalidToken:
         return HTMLResponse("<!doctype html><title>Link not valid</title>"
                             "<p>This link is not valid.</p>", status_code=404)
