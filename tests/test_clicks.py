@@ -98,3 +98,25 @@ def test_it_only_redirects_a_deleted_subscribers_link(client, session, link):
     assert answer.status_code == 302 and answer.headers["location"] == paper.url
     assert votes(session) == [] and click_events(session) == []
     assert session.exec(select(Subscriber)).all() == []
+
+
+def test_it_takes_no_vote_from_a_scanner_opening_the_more_and_less_links(client, session,
+                                                                         link):
+    from newsletter.core import links
+    from newsletter.core.models import Rating
+    from tests.test_web import csrf
+
+    _, subscriber, paper = link
+    more, less = (links.url_for("feedback", subscriber, paper=paper.id, signal=s)
+                  .removeprefix("https://hub.example.org") for s in ("more", "less"))
+    for path in (more, less):  # what a scanner does with every link in the email
+        page = fetch(client, path, agent="Mozilla/5.0 (compatible; Mimecast URL scanner)")
+        assert page.status_code == 200 and "Record my vote" in page.text
+    assert session.exec(select(Rating)).all() == []
+    answer = client.post(more, data={"csrf_token": csrf(client, "/"), "vote": "more"})
+    assert answer.status_code == 200
+    [rating] = session.exec(select(Rating)).all()
+    assert (rating.paper_id, rating.value) == (paper.id, 1)
+    fetch(client, less)  # a person clicking "less" in a browser votes at once
+    session.expire_all()
+    assert session.exec(select(Rating)).one().value == -1

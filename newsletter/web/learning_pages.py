@@ -138,17 +138,23 @@ def rate_paper(request: Request, session: SessionDep, subscriber: PreferencesLin
 def feedback_undo(token: str, request: Request, session: SessionDep,
                   subscriber: Annotated[Subscriber, LinkTo("feedback")],
                   data: FormDep) -> Response:
-    """The undo button of the page an email's "more / less like this" link opens."""
-    paper_id = links.read_token("feedback", token).extra.get("paper")  # verified by LinkTo
+    """The undo button of the page an email's "more / less like this" link opens; with
+    `vote` set to the link's own signal, the vote itself (the button a fetch that looked
+    like a mail scanner's was shown instead of a recorded vote)."""
+    extra = links.read_token("feedback", token).extra  # verified by LinkTo
+    paper_id, signal = extra.get("paper"), extra.get("signal")
     locale = page_locale(request, subscriber.locale)
     if data is None or not csrf_ok(request, data):
         return error_page(request, "csrf_failed", 403, locale)
     paper = session.get(Paper, paper_id) if isinstance(paper_id, str) else None
     if paper is None:
         return error_page(request, "not_found", 404, locale)
-    ratings.rate(session, subscriber, paper, 0)
+    vote = signal if data.get("vote") == signal and signal in ratings.SIGNALS else "undo"
+    ratings.rate(session, subscriber, paper, ratings.SIGNALS.get(vote, 0), "email")
     tr = translator(locale)
+    undo = {"undo_url": request.app.url_path_for("feedback_undo", token=token),
+            "undo_label": tr.gettext("Undo")} if vote != "undo" else {}
     return message_page(request, locale, tr.gettext("Thank you"),
-                        voted(locale, "undo", paper.title[:200]),
+                        voted(locale, vote, paper.title[:200]),
                         link=links.url_for("preferences", subscriber),
-                        link_label=tr.gettext("Edit your preferences"))
+                        link_label=tr.gettext("Edit your preferences"), **undo)

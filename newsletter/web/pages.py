@@ -30,7 +30,7 @@ from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.reasons import reasons_from_json
 from newsletter.subscribers import lifecycle, validation
-from newsletter.tracking import ratings
+from newsletter.tracking import clicks, ratings
 from newsletter.web import learning_pages, security
 from newsletter.web.common import (
     LIST_FIELDS,
@@ -228,17 +228,24 @@ def feedback_page(token: str, request: Request, session: SessionDep,
     paper = session.get(Paper, paper_id) if isinstance(paper_id, str) else None
     if signal not in ("more", "less") or paper is None:
         return error_page(request, "not_found", 404, subscriber.locale)
-    # A labelled example: one per paper, the last click wins; a second click (or a mail
-    # scanner) changes nothing. The page offers an undo (learning_pages.feedback_undo).
-    ratings.rate(session, subscriber, paper, ratings.SIGNALS[signal], "email")
     locale = page_locale(request, subscriber.locale)
     tr = i18n.translator(locale)
+    post_url = request.app.url_path_for("feedback_undo", token=token)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if clicks.Fetch(request.method, headers).prefetched(None):
+        # A mail scanner opens every "more" and "less" link: it must not vote. A person whose
+        # browser looks like one votes with the button (learning_pages.feedback_undo).
+        return message_page(request, locale, tr.gettext("Your vote"), tr.gettext(
+            "Record your vote on “%(title)s”?", title=paper.title[:200]),
+            undo_url=post_url, undo_label=tr.gettext("Record my vote"), form_vote=signal)
+    # A labelled example: one per paper, the last click wins; a second click changes
+    # nothing. The page offers an undo (learning_pages.feedback_undo).
+    ratings.rate(session, subscriber, paper, ratings.SIGNALS[signal], "email")
     body = learning_pages.voted(locale, signal, paper.title[:200])
     return message_page(request, locale, tr.gettext("Thank you"), body,
                         link=links.url_for("preferences", subscriber),
                         link_label=tr.gettext("Edit your preferences"),
-                        undo_url=request.app.url_path_for("feedback_undo", token=token),
-                        undo_label=tr.gettext("Undo"))
+                        undo_url=post_url, undo_label=tr.gettext("Undo"))
 
 
 @router.get("/healthz")
