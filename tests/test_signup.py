@@ -222,18 +222,27 @@ def test_it_puts_no_sequential_id_in_new_links_and_keeps_old_ones_working(client
 
 
 def test_it_gives_subscribers_who_were_there_before_the_migration_a_public_id(tmp_path):
+    """...and keeps everything that points at them: SQLite rebuilds the table to make the
+    column NOT NULL, which with foreign keys on would cascade-delete their digests."""
     from alembic import command
     from sqlalchemy import text
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(db.alembic_config(url), "0003")
+    command.upgrade(db.alembic_config(url), "0004")
     with db.engine_for(url).begin() as conn:
         for n in range(3):
             conn.execute(text(
                 "INSERT INTO subscriber (email, status, locale, timezone, send_hour, frequency, "
-                "weekday, max_papers, token_version, created_at) VALUES (:e, 'active', 'en', "
-                "'UTC', 7, 'daily', 0, 10, 1, '2026-01-01 00:00:00')"), {"e": f"s{n}@x.org"})
+                "weekday, max_papers, token_version, created_at, include_news) VALUES (:e, "
+                "'active', 'en', 'UTC', 7, 'daily', 0, 10, 1, '2026-01-01 00:00:00', 0)"),
+                {"e": f"s{n}@x.org"})
+            conn.execute(text(
+                "INSERT INTO digest (subscriber_id, local_date, status, attempts, created_at) "
+                "VALUES (:s, '2026-11-20', 'sent', 1, '2026-11-20 07:00:00')"), {"s": n + 1})
     db.upgrade(url)
     with db.engine_for(url).connect() as conn:
         ids = conn.execute(text("SELECT public_id FROM subscriber")).scalars().all()
+        digests = conn.execute(text("SELECT count(*) FROM digest")).scalar()
+        foreign_keys = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
     assert len(ids) == len(set(ids)) == 3 and all(len(i) >= 16 for i in ids)
+    assert digests == 3 and foreign_keys == 1
