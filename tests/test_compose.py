@@ -18,14 +18,13 @@ from mjml import mjml2html
 from sqlmodel import select
 
 from newsletter.compose import render
+from newsletter.compose.notices import render_confirmation, render_welcome
 from newsletter.compose.view import (
     HTML_BUDGET,
     CardView,
     DigestView,
     compose_digest,
-    render_confirmation,
     render_digest,
-    render_welcome,
 )
 from newsletter.core import config
 from newsletter.core.models import Digest, DigestItem, DigestStatus, Subscriber

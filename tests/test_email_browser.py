@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.compose.view import (
+from newsletter.compose.notices import (
     render_already_subscribed,
     render_confirmation,
-    render_digest,
     render_preferences_link,
     render_welcome,
 )
+from newsletter.compose.view import render_digest
 from newsletter.core.models import Subscriber
 from tests.conftest import ARTIFACTS
 from tests.test_compose import HOSTILE, card, digest_view, worst_case_view

@@ -55,22 +55,22 @@ def send_confirmation(session: Session, subscriber: Subscriber) -> bool:
     """Email the double opt-in link; only pending, unsuppressed addresses get one."""
     if subscriber.status != SubscriberStatus.PENDING:
         return False
-    from newsletter.compose import view
+    from newsletter.compose import notices
 
     return _send(session, subscriber,
-                 view.render_confirmation(subscriber, confirm_url(session, subscriber)))
+                 notices.render_confirmation(subscriber, confirm_url(session, subscriber)))
 
 
 def send_welcome(session: Session, subscriber: Subscriber) -> bool:
     """After confirmation: when the first digest comes and where to change things."""
     if subscriber.status != SubscriberStatus.ACTIVE:
         return False
-    from newsletter.compose import view
+    from newsletter.compose import notices
     from newsletter.subscribers.lifecycle import interests
 
     chosen = interests(session, subscriber)
     topics = chosen["keywords"] + chosen["categories"] + chosen["authors"]
-    return _send(session, subscriber, view.render_welcome(subscriber, topics))
+    return _send(session, subscriber, notices.render_welcome(subscriber, topics))
 
 
 def send_already_subscribed(session: Session, subscriber: Subscriber) -> bool:
@@ -78,18 +78,18 @@ def send_already_subscribed(session: Session, subscriber: Subscriber) -> bool:
     preferences link (what they most likely wanted), instead of changing anything."""
     if subscriber.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         return False
-    from newsletter.compose import view
+    from newsletter.compose import notices
 
-    return _send(session, subscriber, view.render_already_subscribed(subscriber))
+    return _send(session, subscriber, notices.render_already_subscribed(subscriber))
 
 
 def send_preferences_link(session: Session, subscriber: Subscriber) -> bool:
     """A fresh preferences link, mailed to the address on file (never shown on a page)."""
     if subscriber.status not in LINK_STATUSES:
         return False
-    from newsletter.compose import view
+    from newsletter.compose import notices
 
-    return _send(session, subscriber, view.render_preferences_link(subscriber))
+    return _send(session, subscriber, notices.render_preferences_link(subscriber))
 
 
 # --- background jobs: own session, errors logged (the answer went out already) -----------
