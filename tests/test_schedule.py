@@ -203,3 +203,14 @@ def test_it_lists_claims_whose_chain_was_lost(session):
     digest.status = DigestStatus.SENT
     session.commit()
     assert schedule.stalled_digests(session, later) == []
+
+
+def test_it_warns_once_when_a_year_has_no_listed_arxiv_holidays(caplog):
+    cal._warn_unlisted.cache_clear()
+    with caplog.at_level("WARNING", logger=cal.__name__):
+        assert cal.is_release_day(dt.date(2026, 11, 24))  # 2026 is listed: silent
+        assert caplog.records == []
+        cal.is_release_day(dt.date(2031, 3, 4))
+        cal.is_release_day(dt.date(2031, 3, 5))
+    assert [r.getMessage().split(" are ")[0] for r in caplog.records] == [
+        "arXiv holidays for 2031"]

@@ -10,6 +10,7 @@ that window in absolute time: correct in every zone, whichever side of 20:00 ET 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from newsletter.locale import i18n
 
 DATA = Path(__file__).with_name("data") / "arxiv_holidays.toml"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,17 +28,25 @@ class Calendar:
     tz: ZoneInfo
     release_hour: int
     holidays: frozenset[dt.date]
+    years: frozenset[int] = frozenset()  # years whose holidays are listed
 
 
 @lru_cache(maxsize=4)
 def load_calendar(path: Path = DATA) -> Calendar:
     with open(path, "rb") as handle:
         data = tomllib.load(handle)
-    holidays = frozenset(
-        dt.date.fromisoformat(day) for days in data.get("holidays", {}).values() for day in days
-    )
+    listed = data.get("holidays", {})
+    holidays = frozenset(dt.date.fromisoformat(day) for days in listed.values() for day in days)
     return Calendar(ZoneInfo(data.get("timezone", "America/New_York")),
-                    int(data.get("release_hour", 20)), holidays)
+                    int(data.get("release_hour", 20)), holidays, frozenset(map(int, listed)))
+
+
+@lru_cache(maxsize=16)
+def _warn_unlisted(year: int) -> None:
+    """Once per process and year: a year without holidays counts every weekday as a release
+    day, so an operator must add it to the TOML (arXiv publishes it each December)."""
+    log.warning("arXiv holidays for %s are not listed in %s: every Sunday-Thursday counts as a "
+                "release day until they are added", year, DATA)
 
 
 def mailing_date(release_day: dt.date) -> dt.date:
@@ -47,6 +57,8 @@ def mailing_date(release_day: dt.date) -> dt.date:
 def is_release_day(day: dt.date, calendar: Calendar | None = None) -> bool:
     """Whether arXiv releases a mailing on the evening of `day` (Eastern date)."""
     calendar = calendar or load_calendar()
+    if calendar.years and mailing_date(day).year not in calendar.years:
+        _warn_unlisted(mailing_date(day).year)
     if day.weekday() in (4, 5):  # Friday and Saturday nights: nothing
         return False
     return mailing_date(day) not in calendar.holidays
