@@ -363,3 +363,13 @@ def test_it_never_lets_an_old_link_open_a_newcomer_who_got_a_reused_id(session):
     assert bob.id != alice.id
     with pytest.raises(links.InvalidToken):
         lifecycle.subscriber_from_token(session, "preferences", stale)
+
+
+def test_one_person_typed_twice_is_one_followed_author_in_the_first_spelling():
+    from newsletter.subscribers.validation import validate
+
+    clean = validate({"authors": ["Schon, Torsten", "Torsten Schön", "T. Schon", "Ruoxi Zhao",
+                                  "ruoxi zhao"],
+                      "keywords": ["Diffusion", "diffusion"]})
+    assert clean["authors"] == ["Schon, Torsten", "T. Schon", "Ruoxi Zhao"]
+    assert clean["keywords"] == ["Diffusion"]

@@ -19,6 +19,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.core.models import InterestKind
+from newsletter.core.text import author_key
 from newsletter.harvest.sources import catalogue_spec
 from newsletter.locale import i18n
 from newsletter.locale.i18n import lazy
@@ -155,7 +156,9 @@ def _yes_no(field: str, value: Any) -> bool:
 
 
 def clean_items(field: str, values: Any) -> list[str]:
-    """Trim, collapse spaces, refuse markup and overlong items, drop duplicates."""
+    """Trim, collapse spaces, refuse markup and overlong items, drop duplicates: one person
+    typed twice ('Schon, Torsten' and 'Torsten Schön') is one followed author, the first
+    spelling kept, by the same author key the ranking matches with."""
     if values is None:
         return []
     if isinstance(values, str):
@@ -183,8 +186,9 @@ def clean_items(field: str, values: Any) -> list[str]:
             if spec is None:
                 raise InvalidInput(field, "source_unknown", value=value[:40])
             value = spec.name
-        if value.lower() not in seen:
-            seen.add(value.lower())
+        key = author_key(value) if field == "authors" else value.casefold()
+        if key not in seen:
+            seen.add(key)
             items.append(value)
         if len(items) > MAX_TOPICS:
             raise InvalidInput(field, "too_many_topics")
