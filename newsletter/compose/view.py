@@ -100,6 +100,7 @@ class DigestView:
     preferences_url: str | None = None
     unsubscribe_url: str | None = None
     web_url: str | None = None
+    archive_url: str | None = None  # past digests, search, reading list
     total: int | None = None  # papers in the digest; defaults to len(cards)
 
 
@@ -169,7 +170,8 @@ def render_digest(view: DigestView, *, budget: int = HTML_BUDGET) -> Rendered:
         **footer_context(locale, view.email, view.topics, [
             Link(tr.gettext("Preferences"), safe_url(view.preferences_url)),
             Link(tr.gettext("Unsubscribe"), safe_url(view.unsubscribe_url)),
-            Link(tr.gettext("View in browser"), safe_url(view.web_url))]),
+            Link(tr.gettext("View in browser"), safe_url(view.web_url)),
+            Link(tr.gettext("Archive"), safe_url(view.archive_url))]),
     }
     base["subject"] = render_subject("digest", base)
     base["preheader"] = one_line(clean_llm_text(view.preheader), render.MAX_PREHEADER) or \
@@ -267,6 +269,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
         preferences_url=url_for("preferences", subscriber),
         unsubscribe_url=url_for("unsubscribe", subscriber),
         web_url=url_for("digest", subscriber, digest=digest.id),
+        archive_url=url_for("archive", subscriber),
     )
 
 

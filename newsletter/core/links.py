@@ -3,8 +3,9 @@
 A token carries the subscriber's random `public_id` (links signed before issue 11 carry
 the numeric id instead, and keep working), their token version and optional extras (a
 paper id, a digest id). Bumping `Subscriber.token_version` invalidates every link already
-sent. Confirmation links expire after 7 days, preferences links after PREFERENCES_LINK_DAYS
-(every email carries a fresh one); unsubscribe links, in old emails too, never expire.
+sent. Confirmation links expire after 7 days, preferences and archive links after
+PREFERENCES_LINK_DAYS (every email carries fresh ones); unsubscribe links, in old emails
+too, never expire.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from sqlmodel import Session, select
 from newsletter.core.config import get_settings
 from newsletter.core.models import Subscriber
 
-PURPOSES = ("confirm", "preferences", "unsubscribe", "digest", "feedback", "click")
+PURPOSES = ("confirm", "preferences", "unsubscribe", "digest", "feedback", "click", "archive",
+            "save")
 PATHS = {
     "confirm": "/confirm/{token}",
     "preferences": "/preferences/{token}",
@@ -27,9 +29,14 @@ PATHS = {
     "digest": "/d/{token}",
     "feedback": "/f/{token}",
     "click": "/c/{token}",
+    "archive": "/a/{token}",
+    "save": "/s/{token}",
 }
 CONFIRM_DAYS = 7  # unconfirmed subscriptions expire after 7 days
 DAY = 24 * 3600
+# Links to what a subscriber has read (their archive, like their preferences) expire after
+# PREFERENCES_LINK_DAYS: a forwarded email must not open it for ever.
+EXPIRING = ("preferences", "archive")
 
 
 class InvalidToken(ValueError):
@@ -53,7 +60,7 @@ def max_age(purpose: str) -> int | None:
     """Seconds a link of this purpose stays valid; None: as long as the token version."""
     if purpose == "confirm":
         return CONFIRM_DAYS * DAY
-    if purpose == "preferences":
+    if purpose in EXPIRING:
         return get_settings().preferences_link_days * DAY
     return None
 

@@ -24,6 +24,7 @@ from newsletter.web import (
     admin,
     admin_sources,
     api,
+    archive_pages,
     common,
     docs,
     learning_pages,
@@ -93,7 +94,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs.mount_assets(app)
-    for module in (signup, pages, learning_pages, api, docs, webhooks, admin,
+    for module in (signup, pages, learning_pages, archive_pages, api, docs, webhooks, admin,
                    admin_sources):
         app.include_router(module.router)
     return app

@@ -145,8 +145,8 @@ def error_page(request: Request, key: str, status: int, locale: str | None = Non
 def token_error(request: Request, error: links.InvalidToken) -> Response:
     locale = page_locale(request)
     tr = i18n.translator(locale)
-    if error.expired and error.purpose == "preferences":  # offer a fresh one by email
-        return render(request, "new_link.html", locale, 400, expired=True,
+    if error.expired and error.purpose in links.EXPIRING:  # offer a fresh one by email
+        return render(request, "new_link.html", locale, 400, expired=error.purpose,
                       link_days=get_settings().preferences_link_days, errors={})
     body = (tr.gettext("This link has expired. Subscribe again to receive a new one.")
             if error.expired else

@@ -96,6 +96,7 @@ def preferences_view(request: Request, session: Session, subscriber: Subscriber,
                   archive=archive, notice=notice, picks=picks, details=details or [],
                   undo=undo, prefs_path=prefs_path,
                   unsubscribe_url=links.url_for("unsubscribe", subscriber),
+                  archive_url=links.url_for("archive", subscriber),
                   **learning_pages.learning_context(session, subscriber),
                   **form_context(values or subscriber_values(session, subscriber), errors or {},
                                  locale))
@@ -216,7 +217,8 @@ def digest_page(token: str, request: Request, session: SessionDep,
              for n, (item, paper) in enumerate(rows, 1)]
     return render(request, "digest.html", locale, digest=digest, cards=cards,
                   note=skip_note(digest, subscriber, locale),
-                  preferences_url=links.url_for("preferences", subscriber))
+                  preferences_url=links.url_for("preferences", subscriber),
+                  archive_url=links.url_for("archive", subscriber))
 
 
 @router.get("/f/{token}", response_class=HTMLResponse)

@@ -1,0 +1,240 @@
+"""The subscriber's archive (GET /a/{token}): past digests, search over every paper sent,
+through HTTP (TestClient), on SQLite here and on PostgreSQL in the last tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import time_machine
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from newsletter.core import links
+from newsletter.core.models import Digest, DigestItem, DigestStatus, PaperSummary, Rating
+from newsletter.subscribers import archive
+from newsletter.web.app import create_app
+from tests.factories import make_paper, make_subscriber
+
+BASE = "https://hub.example.org"
+DAY = dt.date(2026, 11, 25)
+
+
+@pytest.fixture
+def client(settings_env):
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def archive_path(subscriber, **extra) -> str:
+    return "/a/" + links.make_token("archive", subscriber.public_id, subscriber.token_version,
+                                    **extra)
+
+
+def send(session, subscriber, day, papers, *, status=DigestStatus.SENT, subject=None):
+    digest = Digest(subscriber_id=subscriber.id, local_date=day, status=status,
+                    subject=subject or f"Digest of {day.isoformat()}")
+    session.add(digest)
+    session.flush()
+    for rank, paper in enumerate(papers, 1):
+        session.add(DigestItem(digest_id=digest.id, paper_id=paper.id, rank=rank))
+    session.commit()
+    return digest
+
+
+def soup(page):
+    return BeautifulSoup(page.text, "html.parser")
+
+
+def titles(page) -> list[str]:
+    return [t.get_text(strip=True) for t in soup(page).select(".hits .card-title")]
+
+
+def test_it_lists_past_digests_newest_first_with_their_paper_counts(client, session):
+    ada = make_subscriber(session)
+    send(session, ada, DAY - dt.timedelta(days=1), [make_paper(session)], subject="Older")
+    newer = send(session, ada, DAY, [make_paper(session), make_paper(session)], subject="Newer")
+    send(session, ada, DAY + dt.timedelta(days=1), [make_paper(session)],
+         status=DigestStatus.COMPOSED, subject="Not sent yet")
+    page = client.get(archive_path(ada))
+    assert page.status_code == 200
+    rows = soup(page).select(".digest-list li")
+    assert [r.select_one(".digest-subject").get_text() for r in rows] == ["Newer", "Older"]
+    assert "2 papers" in rows[0].get_text() and "1 paper" in rows[1].get_text()
+    view = client.get(rows[0].a["href"].removeprefix(BASE))
+    assert view.status_code == 200 and links.read_token(
+        "digest", rows[0].a["href"].rsplit("/", 1)[1]).extra["digest"] == newer.id
+
+
+def test_it_pages_through_a_long_archive(client, session):
+    ada = make_subscriber(session)
+    paper = make_paper(session)
+    for n in range(25):
+        send(session, ada, DAY - dt.timedelta(days=n), [paper] if n == 0 else [],
+             subject=f"Day {n}")
+    first = client.get(archive_path(ada))
+    assert len(soup(first).select(".digest-list li")) == archive.PER_PAGE
+    older = soup(first).select_one("a[rel=next]")["href"]
+    assert soup(first).select_one("a[rel=prev]") is None
+    second = client.get(older)
+    subjects = [s.get_text() for s in soup(second).select(".digest-subject")]
+    assert subjects == [f"Day {n}" for n in range(20, 25)]
+    assert soup(second).select_one("a[rel=next]") is None
+    assert soup(second).select_one("a[rel=prev]") is not None
+    for odd in ("0", "-3", "abc", "9" * 40):  # never a 500, never an empty first page
+        assert client.get(archive_path(ada) + f"?page={odd}").status_code == 200
+
+
+def test_it_says_why_a_day_was_skipped(client, session):
+    ada = make_subscriber(session)
+    from newsletter.scheduling.pipeline import NO_MATCH
+
+    session.add(Digest(subscriber_id=ada.id, local_date=DAY, status=DigestStatus.SKIPPED,
+                       error=NO_MATCH.text()))
+    session.commit()
+    assert "no new papers matched the topics" in soup(client.get(archive_path(ada))).get_text()
+
+
+def test_it_is_linked_from_the_preferences_page_and_every_digest(client, session):
+    from newsletter.compose.view import compose_digest
+
+    ada = make_subscriber(session)
+    prefs = client.get("/preferences/" + links.make_token("preferences", ada.public_id,
+                                                          ada.token_version))
+    href = soup(prefs).find("a", href=re.compile("/a/"))["href"]
+    assert client.get(href.removeprefix(BASE)).status_code == 200
+    digest = send(session, ada, DAY, [make_paper(session)], status=DigestStatus.PENDING)
+    compose_digest(session, digest)
+    footer = soup(type("R", (), {"text": digest.html})).find("a", string="Archive")
+    assert footer is not None and "/a/" in footer["href"]
+    assert re.search(r"Archive: https://hub\.example\.org/a/\S+", digest.text)
+    assert client.get(footer["href"].removeprefix(BASE)).status_code == 200
+
+
+def test_it_searches_titles_authors_abstracts_and_summaries_with_ratings(client, session):
+    ada = make_subscriber(session)
+    by_title = make_paper(session, title="Sparse attention for long documents")
+    by_author = make_paper(session, authors=["Grace Hopper"], title="Compilers")
+    by_abstract = make_paper(session, abstract="We study sparse mixtures of experts.")
+    by_summary = make_paper(session, title="Unrelated title")
+    session.add(PaperSummary(paper_id=by_summary.id, locale="en", model="offline",
+                             prompt_version="1", text="A sparse method, summarised."))
+    send(session, ada, DAY, [by_title, by_author, by_abstract, by_summary])
+    session.add(Rating(subscriber_id=ada.id, paper_id=by_title.id, value=1))
+    session.add(Rating(subscriber_id=ada.id, paper_id=by_abstract.id, value=-1))
+    session.commit()
+    page = client.get(archive_path(ada), params={"q": "SPARSE"})
+    assert titles(page) == [by_title.title, by_abstract.title, by_summary.title]
+    rated = [c.select_one(".card-reason") for c in soup(page).select(".hits .card")]
+    assert [r.get_text() if r else None for r in rated] == [
+        "You asked for more like this", "You asked for less like this", None]
+    assert titles(client.get(archive_path(ada), params={"q": "hopper"})) == ["Compilers"]
+    # every word must match
+    assert titles(client.get(archive_path(ada), params={"q": "sparse documents"})) == [
+        by_title.title]
+
+
+def test_it_searches_only_the_papers_sent_to_this_subscriber(client, session):
+    ada = make_subscriber(session)
+    eve = make_subscriber(session, "eve@example.org")
+    mine = make_paper(session, title="Quantum error correction, mine")
+    theirs = make_paper(session, title="Quantum error correction, theirs")
+    pending = make_paper(session, title="Quantum error correction, not sent yet")
+    send(session, ada, DAY, [mine])
+    send(session, eve, DAY, [theirs])
+    send(session, ada, DAY + dt.timedelta(days=1), [pending], status=DigestStatus.COMPOSED)
+    assert titles(client.get(archive_path(ada), params={"q": "quantum"})) == [mine.title]
+
+
+def test_it_takes_wildcards_literally(client, session):
+    ada = make_subscriber(session)
+    percent = make_paper(session, title="A 100% accurate parser")
+    underscore = make_paper(session, title="The snake_case convention")
+    plain = make_paper(session, title="A 1000 accurate snakeXcase parser")
+    send(session, ada, DAY, [percent, underscore, plain])
+    assert titles(client.get(archive_path(ada), params={"q": "%"})) == [percent.title]
+    assert titles(client.get(archive_path(ada), params={"q": "100%"})) == [percent.title]
+    assert titles(client.get(archive_path(ada), params={"q": "snake_case"})) == [underscore.title]
+    assert titles(client.get(archive_path(ada), params={"q": "\\"})) == []
+
+
+def test_it_escapes_markup_in_the_query_and_in_titles(client, session):
+    ada = make_subscriber(session)
+    hostile = make_paper(session, title="<script>alert(1)</script> in titles")
+    send(session, ada, DAY, [hostile])
+    page = client.get(archive_path(ada), params={"q": "<script>"})
+    assert page.status_code == 200 and "<script>alert" not in page.text
+    assert titles(page) == [hostile.title]
+    assert soup(page).select_one("#q")["value"] == "<script>"
+
+
+def test_it_finds_chinese_titles_authors_and_summaries(client, session):
+    ada = make_subscriber(session, locale="zh")
+    title = make_paper(session, title="大语言模型的推理能力")
+    author = make_paper(session, authors=["张三", "Ada Lovelace"], title="Reasoning")
+    summary = make_paper(session, title="Retrieval")
+    session.add(PaperSummary(paper_id=summary.id, locale="zh", model="offline",
+                             prompt_version="1", text="本文研究语言模型的检索增强。"))
+    send(session, ada, DAY, [title, author, summary])
+    assert titles(client.get(archive_path(ada), params={"q": "语言模型"})) == [
+        title.title, summary.title]
+    assert titles(client.get(archive_path(ada), params={"q": "张三"})) == ["Reasoning"]
+    page = client.get(archive_path(ada), params={"q": "检索增强"})
+    assert "本文研究语言模型的检索增强。" in soup(page).select_one(".card-abstract").get_text()
+
+
+def test_it_refuses_overlong_or_wordy_queries_with_a_message(client, session):
+    ada = make_subscriber(session)
+    send(session, ada, DAY, [make_paper(session)])
+    long = client.get(archive_path(ada), params={"q": "a" * 5000})
+    assert long.status_code == 422
+    assert "limited to 200 characters" in soup(long).select_one("#q-error").get_text()
+    assert len(soup(long).select_one("#q")["value"]) == 200
+    wordy = client.get(archive_path(ada), params={"q": " ".join("abcdefghij")})
+    assert wordy.status_code == 422 and "at most 8 words" in wordy.text
+    zh = client.get(archive_path(ada), params={"q": "a" * 201, "lang": "zh"})
+    assert "搜索词最多 200 个字符" in zh.text
+    blank = client.get(archive_path(ada), params={"q": " \x00\t "})
+    assert blank.status_code == 200 and soup(blank).select(".digest-list li")
+
+
+def test_it_rejects_tampered_revoked_and_wrong_purpose_links(client, session):
+    ada = make_subscriber(session)
+    good = archive_path(ada)
+    assert client.get(good[:-3] + "AAA").status_code == 400
+    preferences = links.make_token("preferences", ada.public_id, ada.token_version)
+    assert client.get(f"/a/{preferences}").status_code == 400
+    ada.token_version += 1
+    session.add(ada)
+    session.commit()
+    assert client.get(good).status_code == 400
+
+
+def test_it_expires_archive_links_and_offers_a_fresh_one(client, session, settings_env):
+    ada = make_subscriber(session)
+    with time_machine.travel(dt.datetime(2026, 11, 1, tzinfo=dt.UTC), tick=False):
+        old = archive_path(ada)
+    with time_machine.travel(dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+                             + dt.timedelta(days=settings_env.preferences_link_days + 1),
+                             tick=False):
+        page = client.get(old)
+    assert page.status_code == 400 and "This archive link has expired" in page.text
+    assert soup(page).find("form", action="/preferences") is not None
+
+
+def test_it_searches_the_same_way_on_postgresql(pg_url, session):
+    from sqlmodel import Session
+
+    from newsletter.core import db
+
+    with Session(db.get_engine(), expire_on_commit=False) as pg:
+        ada = make_subscriber(pg, locale="zh")
+        percent = make_paper(pg, title="A 100% Accurate parser", authors=["张三"])
+        other = make_paper(pg, title="A 1000 accurate parser")
+        send(pg, ada, DAY, [percent, other])
+        found = archive.search(pg, ada, archive.search_words("accurate 100%"))
+        assert [h.paper.id for h in found.rows] == [percent.id]
+        assert [h.paper.id for h in archive.search(pg, ada, ["张三"]).rows] == [percent.id]
+        assert [h.paper.id for h in archive.search(pg, ada, ["_"]).rows] == []
+        assert [r.papers for r in archive.digests(pg, ada).rows] == [2]
