@@ -51,6 +51,7 @@ from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.candidates import Pick
 from newsletter.ranking.reasons import reasons_from_json
+from newsletter.subscribers.citations import export_url
 from newsletter.tracking import clicks
 from newsletter.writing import synthesize
 
@@ -85,6 +86,7 @@ class CardView:
     title_html: str | None = None  # sub/sup/i/b kept (core.richtext); sanitised again here
     doi_url: str | None = None  # https://doi.org/<doi>: the article at its publisher
     preprint_url: str | None = None  # the arXiv preprint of a journal paper (one paper, once)
+    export_url: str | None = None  # its citation as a BibTeX download (Zotero imports it)
 
 
 @dataclass
@@ -101,6 +103,8 @@ class DigestView:
     unsubscribe_url: str | None = None
     web_url: str | None = None
     archive_url: str | None = None  # past digests, search, reading list
+    bibtex_url: str | None = None  # every paper's citation, BibTeX and RIS downloads
+    ris_url: str | None = None
     total: int | None = None  # papers in the digest; defaults to len(cards)
 
 
@@ -110,7 +114,8 @@ class DigestView:
 def _link_labels(locale: str) -> tuple[str, ...]:
     tr = i18n.translator(locale)
     return (tr.gettext("Abstract"), tr.gettext("DOI"), tr.gettext("Preprint"), tr.gettext("PDF"),
-            tr.gettext("More like this"), tr.gettext("Less like this"))
+            tr.gettext("Zotero/BibTeX"), tr.gettext("More like this"),
+            tr.gettext("Less like this"))
 
 
 def _card(card: CardView, locale: str) -> dict:
@@ -124,8 +129,8 @@ def _card(card: CardView, locale: str) -> dict:
     more_authors = i18n.translator(locale).ngettext(
         "+%(num)s more", "+%(num)s more", hidden) if hidden else ""
     links = [Link(label, safe_url(url)) for label, url in zip(_link_labels(locale), (
-        card.abstract_url, card.doi_url, card.preprint_url, card.pdf_url, card.more_url,
-        card.less_url))]
+        card.abstract_url, card.doi_url, card.preprint_url, card.pdf_url, card.export_url,
+        card.more_url, card.less_url))]
     badge = card.source + (f" ({card.category})" if card.category else "") \
         + (f" {card.date.isoformat()}" if card.date else "")
     return {
@@ -171,7 +176,9 @@ def render_digest(view: DigestView, *, budget: int = HTML_BUDGET) -> Rendered:
             Link(tr.gettext("Preferences"), safe_url(view.preferences_url)),
             Link(tr.gettext("Unsubscribe"), safe_url(view.unsubscribe_url)),
             Link(tr.gettext("View in browser"), safe_url(view.web_url)),
-            Link(tr.gettext("Archive"), safe_url(view.archive_url))]),
+            Link(tr.gettext("Archive"), safe_url(view.archive_url)),
+            Link(tr.gettext("All papers: Zotero/BibTeX"), safe_url(view.bibtex_url)),
+            Link(tr.gettext("RIS"), safe_url(view.ris_url))]),
     }
     base["subject"] = render_subject("digest", base)
     base["preheader"] = one_line(clean_llm_text(view.preheader), render.MAX_PREHEADER) or \
@@ -259,6 +266,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             # the click redirect (it reads its own token keys, so clicks builds the URL)
             url=clicks.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
             abstract_url=paper.url, pdf_url=paper.pdf_url,
+            export_url=export_url(subscriber, paper=paper.id),
             more_url=url_for("feedback", subscriber, paper=paper.id, signal="more"),
             less_url=url_for("feedback", subscriber, paper=paper.id, signal="less"),
         ))
@@ -270,6 +278,8 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
         unsubscribe_url=url_for("unsubscribe", subscriber),
         web_url=url_for("digest", subscriber, digest=digest.id),
         archive_url=url_for("archive", subscriber),
+        bibtex_url=export_url(subscriber, digest=digest.id),
+        ris_url=export_url(subscriber, "ris", digest=digest.id),
     )
 
 

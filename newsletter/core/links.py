@@ -21,7 +21,7 @@ from newsletter.core.config import get_settings
 from newsletter.core.models import Subscriber
 
 PURPOSES = ("confirm", "preferences", "unsubscribe", "digest", "feedback", "click", "archive",
-            "save")
+            "save", "export")
 PATHS = {
     "confirm": "/confirm/{token}",
     "preferences": "/preferences/{token}",
@@ -31,6 +31,7 @@ PATHS = {
     "click": "/c/{token}",
     "archive": "/a/{token}",
     "save": "/s/{token}",
+    "export": "/x/{token}",  # citations (BibTeX / RIS) of a paper or a digest
 }
 CONFIRM_DAYS = 7  # unconfirmed subscriptions expire after 7 days
 DAY = 24 * 3600

@@ -65,12 +65,19 @@ def author_key(name: str) -> str:
     """One spelling per person: 'Müller, J{\\"o}rg', 'Jörg Müller' and 'jorg muller' all give
     'jorg muller'; 'Schon, Torsten' matches 'Torsten Schön'. Hyphens and apostrophes
     separate name parts ('Núñez-García' = 'nunez garcia'), initials keep their letter;
-    'Zhang A.' (how the harvest writes bioRxiv's 'Zhang, A.') and 'A. Zhang' -> 'a zhang'."""
+    'Zhang A.' (how the harvest writes bioRxiv's 'Zhang, A.') and 'A. Zhang' -> 'a zhang';
+    BibTeX's 'King, Jr., Martin' and RIS's 'King, Martin, Jr.' are 'Martin King Jr.'."""
     name = name.strip()
     if name.count(",") == 1:
         last, first = (x.strip() for x in name.split(","))
         if first and first.casefold() not in _SUFFIXES:
             name = f"{first} {last}"
+    elif name.count(",") == 2:  # BibTeX's `King, Jr., Martin`, RIS's `King, Martin, Jr.`
+        last, middle, end = (x.strip() for x in name.split(","))
+        if middle.casefold() in _SUFFIXES:
+            name = f"{end} {last} {middle}"
+        elif end.casefold() in _SUFFIXES:
+            name = f"{middle} {last} {end}"
     elif "," not in name:
         words = name.split()
         cut = len(words)

@@ -192,3 +192,30 @@ def _ends_with_initial(part: str) -> bool:
 
 def _is_group(part: str) -> bool:
     return bool(_GROUP.search(part))
+
+
+def name_parts(name: str) -> tuple[str, str, str] | None:
+    """(surname, given names, suffix) of one name as `split_authors` writes it, for
+    citation formats that want `Last, First`; None for a name to keep whole (a group, a
+    CJK name, a single word). `Zhang A.` and `O'Connell R. J.` carry their initials after
+    the surname; `Ludwig van Beethoven` keeps its particle with the surname; a stored
+    `Last, First` (an old row) is read as it says."""
+    text = collapse(name)
+    if not text or _is_group(text) or EAST_ASIAN.search(text):
+        return None
+    if text.count(",") == 1:
+        surname, given = (collapse(p) for p in text.split(","))
+        return (surname, given, "") if surname and given else None
+    words = text.split(" ")
+    suffix = words.pop() if len(words) > 2 and words[-1].casefold() in SUFFIXES else ""
+    if len(words) < 2:
+        return None
+    cut = len(words)
+    while cut > 1 and _is_initials(words[cut - 1]):
+        cut -= 1
+    if cut < len(words):  # `Zhang A.`: the initials follow the surname
+        return " ".join(words[:cut]), " ".join(words[cut:]), suffix
+    start = len(words) - 1  # `Given [particles] Surname`
+    while start > 1 and words[start - 1] in PARTICLES:
+        start -= 1
+    return " ".join(words[start:]), " ".join(words[:start]), suffix

@@ -26,7 +26,8 @@ _KEEP_ARG = re.compile(
     r"\s*\{([^{}]*)\}"
 )
 _HREF = re.compile(r"\\href\s*\{[^{}]*\}\s*\{([^{}]*)\}")
-_SIMPLE_ESCAPES = {"\\%": "%", "\\&": "&", "\\_": "_", "\\#": "#", "\\$": "\ue010"}
+_SIMPLE_ESCAPES = {"\\%": "%", "\\&": "&", "\\_": "_", "\\#": "#", "\\$": "\ue010",
+                   "\\textasciicircum{}": "^"}  # (the TeX parser would make it U+02C6)
 # Characters the TeX parser would reinterpret but that abstracts use literally (`~100`,
 # `50% of`, `A & B`, `--`, quotes): hidden behind private-use code points, restored afterwards.
 _PROTECT = {

@@ -142,8 +142,9 @@ def _detect(text: str, filename: str) -> str:
 
 
 def _entry(label: str, *, title: Any = "", abstract: Any = "", authors: Any = (),
-           year: Any = None, ids: tuple[Any, ...] = ()) -> Entry:
-    """An Entry from raw field values: TeX and markup cleaned, ids found in any of `ids`."""
+           year: Any = None, ids: tuple[Any, ...] = (), tex: bool = True) -> Entry:
+    """An Entry from raw field values: markup (and TeX, unless `tex` is off: RIS is plain
+    text, where `{`, `$` and `\\` are themselves) cleaned, ids found in any of `ids`."""
     found_arxiv, found_doi = None, None
     for value in ids:
         value = str(value or "")
@@ -155,9 +156,12 @@ def _entry(label: str, *, title: Any = "", abstract: Any = "", authors: Any = ()
         elif "arxiv" in value.lower() or _BARE_ARXIV.fullmatch(value):
             found_arxiv = found_arxiv or (arxiv_id(value) or (None,))[0]
     match = _YEAR.search(str(year or ""))
-    return Entry(label=clean_text(str(label or ""))[:200] or "(untitled)",
-                 title=clean_text(str(title or "")), abstract=clean_text(str(abstract or "")),
-                 authors=[clean_text(a) for a in authors if clean_text(a)],
+
+    def clean(value: Any) -> str:
+        return clean_text(str(value or ""), tex=tex)
+
+    return Entry(label=clean(label)[:200] or "(untitled)", title=clean(title),
+                 abstract=clean(abstract), authors=[clean(a) for a in authors if clean(a)],
                  year=int(match.group()) if match else None,
                  arxiv_id=found_arxiv, doi=found_doi)
 
@@ -211,7 +215,7 @@ def _ris(text: str) -> tuple[list[Entry], Skips]:
                      abstract=rec.get("abstract") or rec.get("notes_abstract"),
                      authors=rec.get("authors") or rec.get("first_authors") or [],
                      year=rec.get("year") or rec.get("publication_year") or rec.get("date"),
-                     ids=(rec.get("doi"), *urls, *(rec.get("notes") or []))),
+                     ids=(rec.get("doi"), *urls, *(rec.get("notes") or [])), tex=False),
               entries, skipped)
     return entries, skipped
 

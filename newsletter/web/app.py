@@ -27,6 +27,7 @@ from newsletter.web import (
     archive_pages,
     common,
     docs,
+    exports,
     learning_pages,
     pages,
     signup,
@@ -94,8 +95,8 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs.mount_assets(app)
-    for module in (signup, pages, learning_pages, archive_pages, api, docs, webhooks, admin,
-                   admin_sources):
+    for module in (signup, pages, learning_pages, archive_pages, exports, api, docs, webhooks,
+                   admin, admin_sources):
         app.include_router(module.router)
     return app
 

@@ -29,7 +29,7 @@ from newsletter.core.models import (
 from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.reasons import reasons_from_json
-from newsletter.subscribers import lifecycle, validation
+from newsletter.subscribers import citations, lifecycle, validation
 from newsletter.tracking import clicks, ratings
 from newsletter.web import learning_pages, security
 from newsletter.web.common import (
@@ -215,8 +215,12 @@ def digest_page(token: str, request: Request, session: SessionDep,
     cards = [(card(n, paper, abstract_chars=800),
               reason_text(reasons_from_json(item.reasons), locale) or item.reason)
              for n, (item, paper) in enumerate(rows, 1)]
+    for shown, _ in cards:
+        shown.export_url = citations.export_url(subscriber, paper=shown.id)
     return render(request, "digest.html", locale, digest=digest, cards=cards,
                   note=skip_note(digest, subscriber, locale),
+                  bibtex_url=citations.export_url(subscriber, digest=digest.id),
+                  ris_url=citations.export_url(subscriber, "ris", digest=digest.id),
                   preferences_url=links.url_for("preferences", subscriber),
                   archive_url=links.url_for("archive", subscriber))
 

@@ -34,6 +34,7 @@ class Card:
     url: str
     title_html: str = ""  # safe markup: the title with its sub/sup/i/b
     reasons: list[dict] = field(default_factory=list)  # why it matches, as data (stored form)
+    export_url: str = ""  # its citation (BibTeX), on pages behind a subscriber's link
 
     @property
     def heading(self) -> str:  # "01. arXiv (cs.CL) 2026-06-19"
