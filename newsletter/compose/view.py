@@ -47,6 +47,7 @@ from newsletter.core.models import (
 from newsletter.core.richtext import safe_markup
 from newsletter.core.text import followed_names
 from newsletter.core.time import utcnow
+from newsletter.harvest.sources import journal_catalogue
 from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.candidates import Pick
@@ -224,7 +225,18 @@ RECOMPOSABLE = (DigestStatus.PENDING, DigestStatus.COMPOSED)
 
 
 def source_label(paper: Paper) -> str:
-    return SOURCE_LABELS.get((paper.source or "").lower()) or paper.journal or paper.source
+    """The badge's name: the preprint server, else the catalogue's label for the journal the
+    paper came from ("PNAS", not the feed's "Proceedings of the National Academy of
+    Sciences"), else the journal the feed names."""
+    source = paper.source or ""
+    if label := SOURCE_LABELS.get(source.lower()):
+        return label
+    return source if source in _catalogue_labels() else paper.journal or source
+
+
+@cache
+def _catalogue_labels() -> frozenset[str]:
+    return frozenset(spec.label for spec in journal_catalogue())
 
 
 def is_preprint(paper: Paper) -> bool:

@@ -4,11 +4,18 @@ Journal feeds mix research articles with magazine content (one real week of Natu
 research articles, 44 news items). Readers come for the research, so every paper carries its
 type and ranking puts research first, leaving the rest out unless the subscriber asks for news.
 
-The evidence, strongest first: a correction's title says so ("Author Correction: ..."); the
-publisher's own section or type (`prism:section`, `dc:type`, a category such as "Editorial");
-the DOI's publisher conventions (Springer Nature's magazine DOIs 10.1038/d4xxxx against
-research 10.1038/s4xxxx; NEJM's NEJMoa original articles, NEJMe editorials, NEJMp perspectives,
-NEJMc letters). Without evidence an item is research: preprints and most journal feeds are.
+The evidence, strongest first: a correction's title says so ("Author Correction: ...", APS's
+"Erratum: ...", PNAS's "Correction for ...", JAMA's "Error in Figure"); a standing column's
+title (Science's "News at a glance", "In Science Journals"; PNAS's "In This Issue"; IEEE's yearly
+index); the publisher's own section or type (`prism:section`, `dc:type`, a category such as
+"Editorial", The Lancet's and Cell's "[Comment] ..." title prefix); the DOI's publisher
+conventions (Springer Nature's magazine DOIs 10.1038/d4xxxx against research 10.1038/s4xxxx;
+NEJM's NEJMoa original articles, NEJMe editorials, NEJMp perspectives, NEJMc letters); what
+the description says the item is (JAMA: "This Viewpoint discusses ...", "This cohort study
+examines ..."); and, last, for items in no section, the printed length in Atypon's citation
+line ("Page 871-871": a one- or two-page piece is a magazine piece). A section the publisher
+named but we have no rule for means research (its own article types: TAXON's "NOMENCLATURE").
+Without evidence an item is research: preprints and most journal feeds are.
 """
 
 from __future__ import annotations
@@ -22,18 +29,43 @@ TYPES = (RESEARCH, NEWS, COMMENT, EDITORIAL, CORRECTION)
 
 _CORRECTION_TITLE = re.compile(
     r"^\s*(?:(?:author|publisher)\s+correction|correction(?:\s+to)?|addition\s*/\s*correction"
-    r"|erratum|corrigendum|retraction(?:\s+note)?|expression\s+of\s+concern|addendum)\b",
+    r"|erratum|errata|corrigendum|retraction(?:\s+note)?|expression\s+of\s+concern|addendum"
+    r"|publisher'?s\s+note|notice\s+of\s+retraction"
+    # JAMA Network's correction notices: "Error in Figure", "Errors in Results", "Incorrect Data"
+    r"|(?:errors?\s+in|incorrect|omitted|missing)\s+(?:\w+\s+){0,3}?(?:figures?|tables?|text"
+    r"|data|authors?|affiliations?|names?|results|abstract|byline|funding|information|key\s+points"
+    r"|methods|discussion|references?|legends?|labels?|titles?|units|values|conflicts?)\s*$)\b",
     re.IGNORECASE,
 )
+# Standing columns and journal furniture, by their fixed titles.
+_NEWS_TITLE = re.compile(
+    r"^\s*(?:news at a glance|in science journals|in other journals|this week in science"
+    r"|in this issue|editors'? choice|research highlights?|cover picture|inside cover"
+    r"|frontispiece|issue information|table of contents|(?:\d{4}\s+)?index\b"
+    r"|information for authors|editorial board)\b",
+    re.IGNORECASE,
+)
+# "This Viewpoint discusses ...", "This randomized clinical trial compares ..." (JAMA Network).
+_LEAD_TYPE = re.compile(
+    r"^\s*This\s+((?:[\w&'’-]+\s+){0,3}?[\w&'’-]+)\s+(?:article\s+)?(?:discusses|describes"
+    r"|summarizes|examines|compares|reports|assesses|evaluates|investigates|estimates|reviews"
+    r"|analyzes|characterizes|quantifies|presents|explores|uses|identifies|develops|tests)\b"
+)
+# Atypon's citation line: "Science, Volume 390, Issue 6777, Page 871-871, November 2026."
+_PAGES = re.compile(r", Volume \d+, Issue [\w-]+, Page (\d+)-(\d+),")
+SHORT_PIECE_PAGES = 2
 # A section or type name -> the type; the first pattern that matches wins.
 _SECTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), kind) for pattern, kind in (
-        (r"correction|erratum|corrigendum|retraction|expression of concern|addendum", CORRECTION),
+        (r"correction|errat(?:um|a)\b|corrigendum|retraction|expression of concern|addendum"
+         r"|department of error", CORRECTION),
         (r"editorial", EDITORIAL),
-        (r"news|research highlight|feature|career|obituar|book|outlook|spotlight|in brief"
-         r"|this week|podcast|briefing|q&a|technology feature|in the spotlight", NEWS),
+        (r"news|research highlight|\bfeatures?\b|career|obituar|book|outlook|spotlight|in brief"
+         r"|this week|podcast|briefing|q&a|technology feature|in the spotlight|world report"
+         r"|cover picture|inside cover|frontispiece|issue information|medical news", NEWS),
         (r"comment|correspondence|perspective|opinion|point of view|viewpoint|world view"
-         r"|letter to the editor|commentary|essay|policy forum|debate|matters arising", COMMENT),
+         r"|letter to the editor|commentary|essay|policy forum|debate|matters arising"
+         r"|preview|insight|highlight", COMMENT),
         (r"research|article|letter|report|review|analysis|method|resource|brief communication"
          r"|paper|study|trial", RESEARCH),
     )
@@ -45,17 +77,36 @@ _NEJM_TYPES = {"oa": RESEARCH, "ra": RESEARCH, "cp": RESEARCH, "sa": RESEARCH, "
                "icm": NEWS, "clde": RESEARCH}
 
 
-def classify(title: str, doi: str | None = None, sections: Iterable[str] = ()) -> str:
-    """The type of one item from its title, DOI and the feed's section/type labels."""
+def classify(title: str, doi: str | None = None, sections: Iterable[str] = (),
+             lead: str = "") -> str:
+    """The type of one item from its title, DOI, the feed's section/type labels and the
+    start of its description (`lead`)."""
     if _CORRECTION_TITLE.match(title or ""):
         return CORRECTION
+    if _NEWS_TITLE.match(title or ""):
+        return NEWS
+    labelled = False
     for section in sections:
-        for pattern, kind in _SECTIONS:
-            if section and pattern.search(section):
-                return kind
+        labelled = labelled or bool(section.strip())
+        if kind := _section_kind(section):
+            return kind
     doi = (doi or "").lower()
     if found := _SPRINGER_NATURE.match(doi):
         return NEWS if found.group(1) == "d" else RESEARCH
     if found := _NEJM.match(doi):
         return _NEJM_TYPES[found.group(1).lower()]
+    if labelled:  # the publisher named a section we have no rule for: its own article types
+        return RESEARCH
+    if (said := _LEAD_TYPE.match(lead or "")) and (kind := _section_kind(said.group(1))):
+        return kind
+    if (pages := _PAGES.search(lead or "")) and (
+            0 <= int(pages.group(2)) - int(pages.group(1)) < SHORT_PIECE_PAGES):
+        return COMMENT
     return RESEARCH
+
+
+def _section_kind(section: str) -> str | None:
+    for pattern, kind in _SECTIONS:
+        if section and pattern.search(section):
+            return kind
+    return None

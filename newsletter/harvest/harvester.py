@@ -241,6 +241,10 @@ def _fetch_papers(
         result.status = "not-modified"
         return fetched, []
     papers = parse(source.kind, fetched.data, source=source.label or None)
+    # Some feeds date nothing (JMLR): such a paper is dated the day it was first fetched, so
+    # its card still shows a date; the store keeps the earliest date it ever saw.
+    today = utcnow().date()
+    papers = [p if p.published else p.model_copy(update={"published": today}) for p in papers]
     result.count = len(papers)
     return fetched, papers
 
