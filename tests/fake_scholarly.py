@@ -3,8 +3,11 @@
 `ScholarlyServer(arxiv={id: paper}, crossref={doi: work})` answers
 `GET /api/query?id_list=a,b&max_results=N` with an arXiv Atom feed (only the ids it knows,
 as arXiv does) and `GET /works/{doi}` with Crossref's `{"status": "ok", "message": ...}`
-JSON, or 404 "Resource not found." for an unknown DOI. Point FEED_BASE_OVERRIDE at `.url`.
-It records every request line, so tests can check ids were batched and mailto was sent.
+JSON, or 404 "Resource not found." for an unknown DOI. Point FEED_BASE_OVERRIDE (or
+CROSSREF_API_URL) at `.url`. It records every request line, so tests can check ids were
+batched and mailto was sent. Crossref's answers carry its rate-limit headers
+(`X-Rate-Limit-Limit` / `-Interval`, from `.rate_limit`); `.crossref_failures` lists answers
+(status, headers) to give before any real one, e.g. `(429, {"Retry-After": "30"})`.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class ScholarlyServer(FeedServer):
                  crossref: dict[str, dict] | None = None):
         self.arxiv, self.crossref = arxiv or {}, crossref or {}
         self.requests: list[str] = []
+        self.rate_limit = ("50", "1s")  # what api.crossref.org announces to the polite pool
+        self.crossref_failures: list[tuple[int, dict[str, str]]] = []
         super().__init__({}, self._respond)
 
     def _respond(self, path: str) -> tuple[int, str, bytes]:
@@ -61,23 +66,32 @@ class ScholarlyServer(FeedServer):
                 for i, p in found)).encode()
             return 200, "application/atom+xml; charset=utf-8", body
         if parts.path.startswith("/works/"):
+            limits = {"X-Rate-Limit-Limit": self.rate_limit[0],
+                      "X-Rate-Limit-Interval": self.rate_limit[1]}
+            if self.crossref_failures:
+                status, headers = self.crossref_failures.pop(0)
+                return status, "text/plain", b"Too Many Requests" if status == 429 \
+                    else b"Internal Server Error", {**limits, **headers}
             work = self.crossref.get(unquote(parts.path[len("/works/"):]).lower())
             if work is None:
-                return 404, "text/plain", b"Resource not found."
+                return 404, "text/plain", b"Resource not found.", limits
             return 200, "application/json", json.dumps(
                 {"status": "ok", "message-type": "work", "message-version": "1.0.0",
-                 "message": work}).encode()
+                 "message": work}).encode(), limits
         return 404, "text/plain", b"not found"
 
 
 def crossref_work(doi: str, title: str, abstract: str | None, authors: list[tuple[str, str]],
-                  year: int) -> dict:
-    """A Crossref `message` as /works/{doi} returns it (abstract in JATS, when deposited)."""
+                  year: int, *, jats: str | None = None) -> dict:
+    """A Crossref `message` as /works/{doi} returns it (abstract in JATS, when deposited;
+    `jats` gives the whole JATS markup instead, e.g. sections and inline tags)."""
     work = {"DOI": doi, "type": "journal-article", "title": [title],
             "author": [{"given": g, "family": f, "sequence": "additional", "affiliation": []}
                        for g, f in authors],
             "published": {"date-parts": [[year, 7, 15]]}, "issued": {"date-parts": [[year]]},
             "container-title": ["Nature"], "publisher": "Springer Science and Business Media LLC"}
-    if abstract:
+    if jats:
+        work["abstract"] = jats
+    elif abstract:
         work["abstract"] = f"<jats:title>Abstract</jats:title><jats:p>{abstract}</jats:p>"
     return work

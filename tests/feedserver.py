@@ -65,7 +65,8 @@ def arxiv_rss(category: str, papers: list[dict], when: dt.datetime | None = None
 
 class FeedServer:
     """Serves `routes[path] = bytes`; counts requests per path. `respond(path)`, if given,
-    answers first: (status, content type, body), or None to fall back to the routes."""
+    answers first: (status, content type, body[, extra headers]), or None to fall back to the
+    routes."""
 
     def __init__(self, routes: dict[str, bytes], respond=None):
         self.routes = routes
@@ -77,9 +78,11 @@ class FeedServer:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 answer = respond(self.path) if respond else None
                 if answer is not None:
-                    status, kind, data = answer
+                    status, kind, data, *extra = answer
                     self.send_response(status)
                     self.send_header("Content-Type", kind)
+                    for name, value in (extra[0] if extra else {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

@@ -25,6 +25,7 @@ class Entry:
 TABLE = (
     Entry("dispatch-due", "workers.tasks.dispatch_due", 5 * 60, "compose"),
     Entry("harvest", "workers.tasks.harvest_all", 30 * 60, "harvest"),
+    Entry("enrich", "workers.tasks.enrich_papers", 60 * 60, "harvest"),
     Entry("learn", "workers.tasks.learn", 30 * 60, "compose"),
     Entry("expire-unconfirmed", "workers.tasks.expire_unconfirmed", 6 * 3600, "compose"),
 )

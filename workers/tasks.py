@@ -34,7 +34,20 @@ RETRY = dict(retry_backoff=True, retry_backoff_max=600, retry_jitter=True, max_r
 def harvest_all() -> int:
     with session_scope() as session:
         harvester.ensure_sources(session)
-        return len(harvester.harvest(session))
+        results = harvester.harvest(session)
+    if any(r.new for r in results):  # new journal papers may need Crossref's abstract
+        enrich_papers.apply_async(queue="harvest")
+    return len(results)
+
+
+@app.task(autoretry_for=(OperationalError,), **RETRY)
+def enrich_papers() -> int:
+    """Crossref's abstracts and authors for thin journal papers (never fails for Crossref)."""
+    from newsletter.harvest import crossref
+
+    with session_scope() as session:
+        report = crossref.enrich_safely(session)
+    return report.enriched if report else 0
 
 
 @app.task(autoretry_for=(OperationalError,), **RETRY)

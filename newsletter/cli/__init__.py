@@ -41,6 +41,7 @@ app = typer.Typer(help="AcademicHub: a daily research digest by email.", no_args
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command()(feeds.harvest)
+app.command()(feeds.enrich)
 app.add_typer(feeds.sources_app, name="sources")
 
 

@@ -1,5 +1,6 @@
-"""`newsletter harvest` and `newsletter sources`: the feeds, fetched or imported from a file,
-and the catalogue an operator switches on and off."""
+"""`newsletter harvest`, `newsletter enrich` and `newsletter sources`: the feeds, fetched or
+imported from a file, Crossref's abstracts for thin journal papers, and the catalogue an
+operator switches on and off."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import Opt, fail, out
+from newsletter.cli.common import Opt, err, fail, out
 
 sources_app = typer.Typer(help="The feed catalogue: list it, enable or disable a source.")
 
@@ -42,6 +43,27 @@ def harvest(
             sys.stdout.write(json.dumps(harvesting.result_json(r)) + "\n")
         return
     print_results(results, dry_run=dry_run)
+
+
+def enrich(
+    limit: Annotated[int | None, Opt(
+        "--limit", min=0, help="Crossref lookups at most (default CROSSREF_ENRICH_LIMIT).")] = None,
+):
+    """Fill in journal papers whose feed gave no or a one-sentence abstract, from Crossref."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from newsletter.core.db import session_scope
+    from newsletter.harvest import crossref
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with session_scope() as session, Progress(*columns, console=err) as bar:
+        task = bar.add_task("crossref", total=None)
+
+        def step(paper, outcome: str) -> None:
+            bar.update(task, advance=1, description=f"{paper.doi}: {outcome}")
+
+        report = crossref.enrich(session, limit=limit, progress=step)
+    out.print(report.line(), highlight=False)
 
 
 def import_feed_file(file: Path, kind: str | None, sources: list[str], *, as_json: bool,

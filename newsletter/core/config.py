@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     arxiv_min_interval: float = Field(default=3.0, ge=0)  # arXiv asks for one request per 3 s
     freshness_minutes: int = Field(default=60, ge=0)  # fetch each source at most once per window
     feed_base_override: str | None = None  # tests/offline: rewrite feed hosts to a local server
+    # Crossref enrichment of journal papers whose feed gave no or a one-sentence abstract.
+    crossref_api_url: str = "https://api.crossref.org"  # tests point it at a local fake
+    crossref_mailto: str | None = None  # the polite pool's contact; CONTACT_EMAIL when unset
+    crossref_min_interval: float = Field(default=0.2, ge=0)  # s between requests, at least
+    crossref_enrich_limit: int = Field(default=200, ge=0)  # lookups per cycle at most
+    crossref_retry_days: float = Field(default=2.0, gt=0)  # ask again about a miss after
+    crossref_error_retry_minutes: float = Field(default=60.0, gt=0)  # ... about a failure
 
     # Digest defaults
     default_send_hour: int = Field(default=7, ge=0, le=23)
@@ -108,7 +115,7 @@ class Settings(BaseSettings):
     embedding_refit_days: int = Field(default=7, ge=1)  # refit LSA on the recent corpus
     learning_background: int = Field(default=1000, ge=50, le=20000)  # papers trained against
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "crossref_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -164,6 +171,10 @@ class Settings(BaseSettings):
     def signing_keys(self) -> tuple[str, ...]:
         """Every key that verifies, oldest first: itsdangerous signs with the last one."""
         return (*self.secret_key_fallbacks, self.secret_key)
+
+    @property
+    def crossref_contact(self) -> str:
+        return self.crossref_mailto or self.contact_email
 
     @property
     def llm_enabled(self) -> bool:

@@ -163,6 +163,22 @@ class Paper(PaperBase, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
 
+class CrossrefLookup(SQLModel, table=True):
+    """What Crossref said about a DOI, and when (harvest.crossref): a hit, a miss (404, or a
+    record without an abstract) or a failure, so a DOI is asked at most once per retry window
+    however many papers, libraries or cycles want it."""
+
+    __tablename__ = "crossref_lookup"
+    doi: str = Field(primary_key=True, max_length=300)  # lower-cased, as Paper.doi
+    status: str = Field(max_length=16)  # found | missing | error
+    checked_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    title: str = Field(default="", sa_type=Text)
+    abstract: str = Field(default="", sa_type=Text)  # clean text (JATS removed)
+    authors: list[str] = Field(default_factory=list, sa_type=JSON)
+    year: int | None = None
+    error: str | None = Field(default=None, sa_type=Text)  # the failure, for `error`
+
+
 class PaperSummary(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("paper_id", "locale", "model", "prompt_version"),)
     id: int | None = Field(default=None, primary_key=True)

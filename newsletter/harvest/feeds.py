@@ -48,11 +48,16 @@ KINDS = ("arxiv_rss", "arxiv_api", "biorxiv", "rss")
 
 
 class FeedError(Exception):
-    """A response that is not a usable feed; the message says why, for Source.last_error."""
+    """A response that is not a usable feed; the message says why, for Source.last_error.
+    `status` is the HTTP status when the server answered (None: timeout, no connection, too
+    large), and `retry_after` its Retry-After in seconds, when it sent one."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, status: int | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.message = message
+        self.status = status
+        self.retry_after = retry_after
 
 
 _ANNOUNCE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(\S+)\s*(?:Abstract:\s*)?", re.IGNORECASE)

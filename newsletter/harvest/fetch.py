@@ -8,15 +8,18 @@ so the rules below hold everywhere.
 - `fetch(source)` GETs a `Source`'s feed with a conditional GET (ETag / Last-Modified) and
   follows api.biorxiv.org's cursor; it returns a `FetchResult` (`ok` with the bytes, or
   `not-modified`).
-- `get_bytes(url)` GETs any URL under the same rules and returns the body.
+- `get_bytes(url)` GETs any URL under the same rules and returns the body; `get(url)` returns
+  the whole response (headers too), for APIs that announce their rate limits (Crossref).
 - `read_file(path)` reads a local feed file under the same size cap (`newsletter harvest --file`).
 
 The rules: our User-Agent with a contact address; arXiv hosts get one request per
-`ARXIV_MIN_INTERVAL` seconds across every process (a Redis key, else a per-process lock);
+`ARXIV_MIN_INTERVAL` seconds across every process (a Redis key, else a per-process lock), and
+a caller may pace any other service the same way (`pace=("crossref", 0.1)`);
 `HTTP_TIMEOUT` per request; bodies over `MAX_FEED_BYTES` are refused after reading at most
 that much; `FEED_BASE_OVERRIDE` sends every request to a mirror (offline mirrors, tests).
 Every failure (HTTP >= 400, timeout, no connection, too large) is a `FeedError` whose message
-is fit for `Source.last_error`: the one place network errors are classified.
+is fit for `Source.last_error`: the one place network errors are classified (`status` and
+`retry_after` say which HTTP answer it was, for callers that back off).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ log = logging.getLogger(__name__)
 
 MAX_FEED_BYTES = 50 * 2**20  # the full arXiv cs.LG day is ~5 MB
 BIORXIV_MAX_PAGES = 30  # 100 posts a page; a two-day window is well under this
-_RATE_KEY = "academichub:ratelimit:arxiv"
+_RATE_KEY = "academichub:ratelimit:{name}"
+Pace = tuple[str, float]  # (service name, seconds between its requests across processes)
 
 
 @dataclass
@@ -105,8 +109,15 @@ def get_bytes(url: str, *, kind: str = "rss", client: httpx.Client | None = None
 
     `kind` only refines error messages (an arXiv API 400 carries its reason in an Atom entry).
     """
+    return get(url, kind=kind, client=client).content
+
+
+def get(url: str, *, kind: str = "rss", client: httpx.Client | None = None,
+        pace: Pace | None = None) -> httpx.Response:
+    """The response (body and headers) of any URL, under the seam's rules; `pace` spaces this
+    service's requests like arXiv's (one per that many seconds, across processes)."""
     with _client_scope(client) as http:
-        return _get(http, url, {}, kind).content
+        return _get(http, url, {}, kind, pace)
 
 
 def read_file(path: str | Path) -> bytes:
@@ -155,12 +166,15 @@ def _fetch_biorxiv_pages(http: httpx.Client, source: Source) -> FetchResult:
     return FetchResult("ok", data, url=url)
 
 
-def _get(http: httpx.Client, url: str, headers: dict[str, str], kind: str) -> httpx.Response:
+def _get(http: httpx.Client, url: str, headers: dict[str, str], kind: str,
+         pace: Pace | None = None) -> httpx.Response:
     """The one seam for outgoing feed requests: test rewrite, arXiv throttle, error classes."""
     settings = get_settings()
     host = urlsplit(url).hostname or ""
     if host == "arxiv.org" or host.endswith(".arxiv.org"):
         throttle_arxiv()
+    if pace is not None:
+        throttle(*pace)
     target = _override(url)
     try:
         response = _bounded_get(http, target, {"User-Agent": user_agent(), **headers})
@@ -177,7 +191,9 @@ def _get(http: httpx.Client, url: str, headers: dict[str, str], kind: str) -> ht
                 detail = f": {error.message}"
             except Exception:  # noqa: BLE001  (any parse failure just means no detail)
                 detail = ""
-        raise FeedError(f"HTTP {response.status_code} {response.reason_phrase} from {url}{detail}")
+        raise FeedError(f"HTTP {response.status_code} {response.reason_phrase} from {url}{detail}",
+                        status=response.status_code,
+                        retry_after=_seconds(response.headers.get("retry-after")))
     return response
 
 
@@ -206,6 +222,14 @@ def _override(url: str) -> str:
     return base.rstrip("/") + rest
 
 
+def _seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (only the delta form; an HTTP date counts as unknown)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
 @contextlib.contextmanager
 def _client_scope(client: httpx.Client | None) -> Iterator[httpx.Client]:
     if client is not None:
@@ -216,38 +240,44 @@ def _client_scope(client: httpx.Client | None) -> Iterator[httpx.Client]:
 
 
 _local_lock = threading.Lock()
-_local_last = [0.0]
+_local_last: dict[str, float] = {}
 
 
 def throttle_arxiv() -> None:
     """Wait until arXiv may be asked again: one request per `arxiv_min_interval` s, across
     processes via Redis when REDIS_URL is set, else per process. `get_bytes` and `fetch` call
     it for every arXiv host; call it yourself only for a client that bypasses them."""
-    settings = get_settings()
-    interval = settings.arxiv_min_interval
+    throttle("arxiv", get_settings().arxiv_min_interval)
+
+
+def throttle(name: str, interval: float) -> None:
+    """Wait until service `name` may be asked again: one request per `interval` s, across
+    processes via Redis when REDIS_URL is set, else per process."""
     if interval <= 0:
         return
+    settings = get_settings()
     if settings.redis_url:
         try:
-            _throttle_redis(settings.redis_url, interval)
+            _throttle_redis(settings.redis_url, name, interval)
             return
         except Exception as error:  # noqa: BLE001  (Redis down: still be polite, per process)
-            log.warning("arXiv rate limit: Redis unavailable (%s); using a local limit", error)
+            log.warning("%s rate limit: Redis unavailable (%s); using a local limit", name, error)
     with _local_lock:
-        wait = _local_last[0] + interval - time.monotonic()
+        wait = _local_last.get(name, 0.0) + interval - time.monotonic()
         if wait > 0:
             time.sleep(wait)
-        _local_last[0] = time.monotonic()
+        _local_last[name] = time.monotonic()
 
 
-def _throttle_redis(url: str, interval: float) -> None:
+def _throttle_redis(url: str, name: str, interval: float) -> None:
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=5)
+    key = _RATE_KEY.format(name=name)
     deadline = time.monotonic() + max(120.0, interval * 40)
     # SET NX PX: whoever creates the key may go; it expires after the interval, letting the next.
-    while not client.set(_RATE_KEY, "1", nx=True, px=max(1, int(interval * 1000))):
+    while not client.set(key, "1", nx=True, px=max(1, int(interval * 1000))):
         if time.monotonic() > deadline:
-            raise FeedError("gave up waiting for the arXiv rate limit")
-        pttl = client.pttl(_RATE_KEY)
+            raise FeedError(f"gave up waiting for the {name} rate limit")
+        pttl = client.pttl(key)
         time.sleep(max(pttl if pttl and pttl > 0 else 10, 10) / 1000)

@@ -4,7 +4,7 @@ Runs from `newsletter subscribe --library FILE` and the preferences page. `parse
 is pure (bytes in, entries and skips out; a broken file raises `LibraryError` with one
 line and nothing is stored); `resolve` fills in entries that carry only an id, through the
 arXiv API (Atom, the harvest's GET with its 3 s spacing) and Crossref's `/works/{doi}`
-(JSON, with our contact address, as Crossref's polite pool asks); `import_library` stores
+(`harvest.crossref`: the polite pool, per-DOI cache and rate limit); `import_library` stores
 the result as `LibraryItem`s (one per paper: a re-import updates, never duplicates) and
 says what it used and what it skipped, and why. Well-kept parsers do the reading:
 bibtexparser (Zotero, JabRef, Mendeley, Better BibTeX exports) and rispy.
@@ -23,10 +23,9 @@ import rispy
 from bibtexparser import middlewares
 from sqlmodel import Session, select
 
-from newsletter.core.config import get_settings
 from newsletter.core.models import LibraryItem, Subscriber
 from newsletter.core.text import title_key
-from newsletter.harvest import fetch
+from newsletter.harvest import crossref, fetch
 from newsletter.harvest.entries import arxiv_id, find_doi
 from newsletter.harvest.feeds import FeedError, parse
 from newsletter.harvest.textclean import clean_text, collapse
@@ -35,10 +34,8 @@ from newsletter.locale.i18n import Message, lazy
 MAX_BYTES = 5 * 2**20
 MAX_ENTRIES = 5000
 ARXIV_API = "https://export.arxiv.org/api/query"
-CROSSREF_API = "https://api.crossref.org/works/"
 ARXIV_BATCH = 50  # ids per arXiv API request
 _ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$", re.IGNORECASE)
-_JATS_TITLE = re.compile(r"<jats:title>.*?</jats:title>", re.DOTALL)
 _ID_LINE = re.compile(r"^\s*(?:arxiv:|doi:|https?://\S+/)?\S+\s*$", re.IGNORECASE)
 _YEAR = re.compile(r"(1[89]|20)\d\d")
 _BARE_ARXIV = re.compile(r"\s*[\w.-]*/?\d{4}\.?\d{3,5}(v\d+)?\s*")
@@ -263,10 +260,11 @@ def _id_lines(text: str) -> tuple[list[Entry], Skips]:
 # --- resolving bare ids ----------------------------------------------------------------------
 
 
-def resolve(entries: list[Entry]) -> Skips:
+def resolve(entries: list[Entry], session: Session | None = None) -> Skips:
     """Fill in entries that have an id but no abstract (arXiv API, then Crossref), in place.
     Returns the entries it gave up on as (label, reason); they stay usable if they have a
-    title. One refused connection stops further lookups at that service."""
+    title. One refused connection stops further lookups at that service. With a `session`,
+    Crossref's answers go through its per-DOI cache (`harvest.crossref.lookup`)."""
     failed: Skips = []
     todo = [e for e in entries if e.arxiv_id and not e.abstract]
     for start in range(0, len(todo), ARXIV_BATCH):
@@ -298,35 +296,22 @@ def resolve(entries: list[Entry]) -> Skips:
                 "Crossref lookup skipped after an earlier failure")))
             continue
         try:
-            data = fetch.get_bytes(f"{CROSSREF_API}{quote(e.doi, safe='/')}"
-                                   f"?mailto={quote(get_settings().contact_email)}", kind="json")
-            work = json.loads(data).get("message") or {}
-        except FeedError as error:
-            unknown = "HTTP 404" in error.message
-            failed.append((e.label, lazy.gettext("Crossref does not know this DOI") if unknown
-                           else lazy.gettext("Crossref lookup failed: %(error)s",
-                                             error=error.message)))
-            gave_up = not unknown
+            work = crossref.lookup(session, e.doi) if session is not None \
+                else crossref.fetch_work(e.doi)
+        except crossref.CrossrefError as error:
+            unreadable = error.status is not None and error.status < 400
+            failed.append((e.label, lazy.gettext("Crossref sent an unreadable answer")
+                           if unreadable else lazy.gettext("Crossref lookup failed: %(error)s",
+                                                           error=error.message)))
+            gave_up = error.stops_run and not unreadable
             continue
-        except (ValueError, AttributeError):
-            failed.append((e.label, lazy.gettext("Crossref sent an unreadable answer")))
+        if work is None:
+            failed.append((e.label, lazy.gettext("Crossref does not know this DOI")))
             continue
-        _from_crossref(e, work)
+        e.title = e.title or work.title
+        e.abstract, e.authors = work.abstract, e.authors or work.authors
+        e.year = e.year or work.year
     return failed
-
-
-def _from_crossref(e: Entry, work: dict) -> None:
-    titles = work.get("title") or []
-    e.title = e.title or clean_text(titles[0] if titles else "")
-    # JATS markup, when the publisher deposited one; its heading ("Abstract") is not text
-    e.abstract = clean_text(_JATS_TITLE.sub(" ", work.get("abstract") or ""))
-    e.authors = e.authors or [" ".join(filter(None, (a.get("given"), a.get("family"))))
-                              for a in work.get("author") or [] if isinstance(a, dict)]
-    for key in ("published", "issued", "created"):
-        parts = ((work.get(key) or {}).get("date-parts") or [[None]])[0]
-        if parts and parts[0]:
-            e.year = e.year or int(parts[0])
-            break
 
 
 # --- storing ---------------------------------------------------------------------------------
@@ -339,7 +324,7 @@ def import_library(session: Session, subscriber: Subscriber, data: bytes, filena
     kind, entries, skipped = parse_library(data, filename)
     report = Report(kind, skipped=list(skipped))
     if lookup:
-        failures = dict(resolve(entries))
+        failures = dict(resolve(entries, session))
     else:
         failures = {e.label: lazy.gettext("not looked up") for e in entries if not e.abstract}
     existing = {item.key: item for item in session.exec(
