@@ -93,6 +93,15 @@ def settings_env(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def offline_feeds(settings_env, monkeypatch):
+    """Feed requests go to a port where nothing listens, so a test that builds a digest from
+    stored papers (a preview refreshes the subscriber's sources first) never reaches the
+    network: each source records a connection error and the stored papers are used."""
+    monkeypatch.setenv("FEED_BASE_OVERRIDE", "http://127.0.0.1:9")
+    config.get_settings.cache_clear()
+
+
+@pytest.fixture
 def session(settings_env):
     with Session(db.get_engine(), expire_on_commit=False) as s:
         yield s

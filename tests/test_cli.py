@@ -82,6 +82,7 @@ def test_it_refuses_an_unknown_kind_and_a_missing_file(tmp_path):
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
 
 
+@pytest.mark.usefixtures("offline_feeds")
 def test_it_subscribes_confirmed_and_previews_with_explanations(tmp_path, session):
     from newsletter.harvest import harvester
 
@@ -99,6 +100,7 @@ def test_it_subscribes_confirmed_and_previews_with_explanations(tmp_path, sessio
     assert b"List-Unsubscribe:" in (out / "digest.eml").read_bytes()
 
 
+@pytest.mark.usefixtures("offline_feeds")
 def test_it_previews_the_subscribers_own_today_by_default(tmp_path, session):
     from newsletter.harvest import harvester
 

@@ -50,6 +50,7 @@ def sources(session) -> dict[str, Source]:
     return {s.name: s for s in session.exec(select(Source)).all()}
 
 
+@pytest.mark.usefixtures("offline_feeds")
 def test_an_imported_file_becomes_a_digest(backfill, tmp_path, session):
     result = run("harvest", "--file", str(backfill), "--kind", "arxiv_rss")
     assert result.exit_code == 0, result.stderr

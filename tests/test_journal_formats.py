@@ -25,8 +25,10 @@ from typer.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.compose.view import source_label
+from newsletter.core.models import Source
 from newsletter.core.richtext import sanitize
 from newsletter.harvest.feeds import parse
+from newsletter.harvest.fetch import fetch
 from newsletter.harvest.sources import journal_catalogue
 from tests.feedserver import FeedServer
 
@@ -329,3 +331,40 @@ def test_a_feed_without_dates_is_dated_the_day_it_was_fetched(session, monkeypat
                            "ada@example.org")["ada@example.org"]
     assert [badge for badge, _ in cards(soup)] == [
         f"{n:02d}. JMLR 2026-11-27" for n in (1, 2, 3)]
+
+
+@pytest.mark.usefixtures("settings_env")
+def test_a_preview_fetches_the_chosen_journal_first_and_shows_its_research(
+        tmp_path, monkeypatch):
+    server = served(monkeypatch, "pnas_atypon.rdf.xml")
+    try:
+        with time_machine.travel(NOW, tick=True):
+            subscribe("ada@example.org", "--source", "PNAS")
+            result = runner.invoke(app, ["preview", "ada@example.org", "--out", str(tmp_path)])
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output
+    assert sum(server.hits.values()) == 1
+    soup = BeautifulSoup((tmp_path / "digest.html").read_text(), "html.parser")
+    assert cards(soup) == [
+        ("01. PNAS 2026-11-24", "Hydraulic redistribution by deep roots buffers tropical forests "
+                                "against multiyear drought"),
+        ("02. PNAS 2026-11-23", "Exact enumeration of k-regular graphs with prescribed girth via "
+                                "transfer matrices")]
+    assert [i.get_text() for i in soup.select("h3.title")[1].find_all("i")] == ["k"]
+
+
+def test_the_fetch_layer_honours_the_standard_proxy_variables(monkeypatch):
+    """An outside harness may intercept the catalogue's real URLs through HTTP(S)_PROXY (with
+    SSL_CERT_FILE for its own CA): the one HTTP seam keeps httpx's `trust_env`."""
+    url = "http://feeds.aps.org/rss/recent/prl.xml"
+    proxy = FeedServer({url: (FORMATS / "aps_prl.rdf.xml").read_bytes()})
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    try:
+        fetched = fetch(Source(name="prl", label="Phys. Rev. Lett.", kind="rss", url=url))
+    finally:
+        proxy.close()
+    assert proxy.hits == {url: 1}  # the absolute URL: the request went through the proxy
+    assert len(parse("rss", fetched.data)) == 3

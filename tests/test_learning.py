@@ -208,6 +208,7 @@ def test_it_exports_and_deletes_the_library_and_ratings(session, papers):
         assert session.exec(select(table)).first() is None
 
 
+@pytest.mark.usefixtures("offline_feeds")
 def test_it_names_the_nearest_library_paper_in_the_email_in_the_subscribers_language(
         session, papers):
     from newsletter.scheduling import pipeline

@@ -210,12 +210,16 @@ def preview(session: Session, subscriber: Subscriber, local_date: dt.date) -> Pr
     """Build the digest for `local_date` without sending it or counting it as sent.
 
     An existing digest for that date is shown as it is; otherwise a temporary one is
-    composed and deleted again, so the papers stay eligible for the real digest.
+    composed and deleted again, so the papers stay eligible for the real digest. Like
+    `prepare`, it first makes sure the subscriber's sources are fresh (each fetched at most
+    once per window), so a new subscriber's first preview shows what sending would.
     """
     existing = session.exec(select(Digest).where(Digest.subscriber_id == subscriber.id,
                                                  Digest.local_date == local_date)).first()
     if existing is not None and existing.html:
         return _preview_of(session, existing, subscriber, _picks_of(session, existing))
+    _refresh(session, harvester.sources_for(list(session.exec(
+        select(Interest).where(Interest.subscriber_id == subscriber.id)))))
     digest = existing or Digest(subscriber_id=subscriber.id, local_date=local_date)
     temporary = existing is None
     session.add(digest)
