@@ -10,6 +10,11 @@ scheduler tick (claim + enqueue, as beat's dispatch_due does); waits for the las
 Offline writer (no ANTHROPIC_API_KEY). Prints digests per second from tick to last send,
 p50/p95 per-digest latency (claim -> sent, queueing included; and composed -> sent), and
 the workers' peak memory. Target: >= 50 digests/s on 2 cores.
+
+`--metrics` also runs the web app (uvicorn) and scrapes its /metrics every few seconds while
+the run lasts, the workers writing to a fresh PROMETHEUS_MULTIPROC_DIR as in production
+(README, "Production"); it prints what the scrapes saw (queue depths over time, the final
+counters) and keeps the last exposition in /tmp/fanout-metrics.txt.
 """
 
 from __future__ import annotations
@@ -215,6 +220,88 @@ def wait_until_done(expected: int, timeout: float) -> None:
     print("\n  timed out")
 
 
+class Scraper:
+    """The real web app in a subprocess, and a thread that scrapes its /metrics."""
+
+    TOKEN = "bench-admin-token-0123456789abcdef"
+
+    def __init__(self, every: float = 5.0) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.every = every
+        self.samples: list[tuple[float, dict]] = []  # (time, {(name, labels): value})
+        self.text = ""
+        self.stop = threading.Event()
+        self.web = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "newsletter.web.app:app", "--port",
+             str(self.port), "--log-level", "warning"], cwd=ROOT,
+            env={**os.environ, "ADMIN_TOKEN": self.TOKEN},
+            stdout=open("/tmp/fanout-logs/web.log", "w"), stderr=subprocess.STDOUT)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def scrape(self) -> dict:
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        response = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30,
+                             headers={"Authorization": f"Bearer {self.TOKEN}"})
+        response.raise_for_status()
+        self.text = response.text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(response.text)
+                for s in family.samples}
+
+    def start(self) -> None:
+        import httpx
+
+        for _ in range(120):
+            try:
+                self.scrape()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self.samples.append((time.time(), self.scrape()))
+            except Exception as error:  # noqa: BLE001  (a slow scrape is a figure, not a crash)
+                print(f"\n  scrape failed: {error}")
+
+    def finish(self, started: float) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
+        self.samples.append((time.time(), self.scrape()))
+        self.web.terminate()
+        self.web.wait(timeout=30)
+        Path("/tmp/fanout-metrics.txt").write_text(self.text)
+        print(f"/metrics scraped {len(self.samples)} times during the run "
+              "(the last one in /tmp/fanout-metrics.txt):")
+        for at, values in self.samples[:: max(1, len(self.samples) // 8)]:
+            depth = {dict(k[1])["queue"]: int(v) for k, v in values.items()
+                     if k[0] == "academichub_queue_depth"}
+            sent = values.get(("academichub_digests_total", (("outcome", "sent"),)), 0)
+            print(f"  t+{at - started:6.1f} s  sent {int(sent):6d}  queue depth {depth}")
+        final = self.samples[-1][1]
+        for name in ("academichub_digests_total", "academichub_sends_total",
+                     "academichub_celery_tasks_total", "academichub_harvests_total"):
+            lines = sorted((dict(labels), value) for (n, labels), value in final.items()
+                           if n == name)
+            print(f"  {name}: " + "; ".join(
+                f"{','.join(labels.values())}={value:g}" for labels, value in lines))
+        for name, label in (("academichub_send_seconds", "backend"),
+                            ("academichub_celery_task_seconds", "task")):
+            for (n, labels), count in sorted(final.items()):
+                if n == f"{name}_count" and count:
+                    total = final[f"{name}_sum", labels]
+                    print(f"  {name} {dict(labels)[label]}: {count:g} observed, "
+                          f"mean {total / count * 1000:.1f} ms")
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -225,8 +312,14 @@ def main() -> None:
     parser.add_argument("--papers", type=int, default=1_500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--metrics", action="store_true",
+                        help="run the web app and scrape its /metrics during the run")
     args = parser.parse_args()
     setup_env()
+    if args.metrics:  # before prometheus_client is imported, here and in every worker
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fanout-metrics-")
     from tests.fake_sendgrid import FakeSendGrid
 
     with FakeSendGrid() as fake:
@@ -237,6 +330,9 @@ def main() -> None:
         print(f"seeded {args.subscribers} subscribers ({len(ZONES)} zones, 50 profiles), "
               f"{args.papers} papers")
         workers = start_workers(args.workers, Path("/tmp/fanout-logs"))
+        scraper = Scraper() if args.metrics else None
+        if scraper:
+            scraper.start()
         time.sleep(6)  # let the workers connect before the clock starts
         from workers.tasks import dispatch_due
 
@@ -256,6 +352,8 @@ def main() -> None:
         for worker in workers:
             worker.wait(timeout=60)
         report(started, claimed, fake, memory)
+        if scraper:
+            scraper.finish(started)
 
 
 def report(started: float, claimed: int, fake, memory: list[float]) -> None:

@@ -81,6 +81,10 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "
                500: "api_error", 529: "overloaded_error"}
 
 
+MODEL = {"type": "model", "id": "claude-sonnet-4-6", "display_name": "Claude Sonnet 4.6",
+         "created_at": "2026-02-17T00:00:00Z"}
+
+
 class FakeAnthropic:
     def __init__(self, *, api_key: str = "test-key", min_cache_tokens: int = 1024,
                  batch_polls: int = 1, seed: int = 0):
@@ -174,6 +178,9 @@ class FakeAnthropic:
             return self._message(body)
         if method == "POST" and path == "/v1/messages/batches":
             return self._create_batch(body)
+        if method == "GET" and path.split("?")[0] == "/v1/models":  # `newsletter doctor`
+            return self._json(200, {"data": [MODEL], "has_more": False,
+                                    "first_id": MODEL["id"], "last_id": MODEL["id"]})
         found = re.fullmatch(r"/v1/messages/batches/([\w-]+)(/results)?", path)
         if method == "GET" and found:
             batch = self.batches.get(found.group(1))

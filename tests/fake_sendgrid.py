@@ -5,7 +5,8 @@ text/html, then answers 202 with X-Message-Id and logs the message. Faults are s
 one per request, in order: `fake.script(429, 500, "hang", 202)`; 429 carries
 X-RateLimit-Reset. "hang" accepts (logs) the message and then stalls the answer past the
 client's timeout, the ambiguous case; "hang-reject" stalls without accepting. GET
-/v3/messages?query=unique_args['digest_id']="N" is the Email Activity lookup.
+/v3/messages?query=unique_args['digest_id']="N" is the Email Activity lookup; GET /v3/scopes
+lists what the key may do (`fake.scopes`).
 
 Run standalone (for the benchmark and fault tests across processes):
 `python tests/fake_sendgrid.py --log PATH` prints the base URL, appends accepted
@@ -36,6 +37,7 @@ class FakeSendGrid:
         self.hang_seconds = hang_seconds
         self.delay = delay  # per-request latency, to widen the window for crash tests
         self.log_path = log_path
+        self.scopes = ["mail.send", "messages.read"]  # GET /v3/scopes
         self.on_request = None  # called (in the server thread) as each send request arrives
         self.accepted: list[dict] = []
         self.requests: list[dict] = []  # every request, accepted or not: (status, to)
@@ -117,6 +119,8 @@ class FakeSendGrid:
                 if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
                     return self._error(401, "authorization required")
                 parsed = urlparse(self.path)
+                if parsed.path == "/v3/scopes":  # what the key may do (`newsletter doctor`)
+                    return self._answer(200, {"scopes": list(fake.scopes)})
                 if parsed.path != "/v3/messages":
                     return self._error(404, "not found")
                 query = parse_qs(parsed.query).get("query", [""])[0]

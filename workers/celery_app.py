@@ -9,12 +9,15 @@ run again instead of vanishing.
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import setup_logging
 from kombu import Queue
 
+from newsletter.core import metrics
 from newsletter.core.config import get_settings
 from workers.beat import schedule
 
 settings = get_settings()
+QUEUES = ("harvest", "compose", "deliver")  # also what /metrics reports the depth of
 broker = settings.redis_url or "redis://127.0.0.1:6379/0"
 
 app = Celery("academichub", broker=broker, include=["workers.tasks"])
@@ -27,7 +30,7 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     task_default_queue="compose",
-    task_queues=[Queue("harvest"), Queue("compose"), Queue("deliver")],
+    task_queues=[Queue(name) for name in QUEUES],
     task_routes={
         "workers.tasks.harvest_all": {"queue": "harvest"},
         "workers.tasks.prepare_digest": {"queue": "harvest"},
@@ -47,3 +50,12 @@ app.conf.update(
     timezone="UTC",
     beat_schedule=schedule(),
 )
+metrics.instrument_celery()  # task counts and durations (multiprocess mode: see core/metrics)
+
+
+@setup_logging.connect
+def _logging(loglevel=None, **_kwargs) -> None:
+    """Our handler and format (LOG_FORMAT) instead of Celery's; `-l` still sets the level."""
+    from newsletter.core import logs
+
+    logs.configure(loglevel or None)

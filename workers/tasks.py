@@ -88,20 +88,20 @@ def start_batch(digest_ids: list[int]) -> None:
 
 @app.task(autoretry_for=(OperationalError,), **RETRY)
 def prepare_digest(digest_id: int) -> StepResult:
-    with session_scope() as session:
+    with session_scope() as session, pipeline.digest_scope(session, digest_id):
         return pipeline.prepare(session, digest_id)
 
 
 @app.task(autoretry_for=(OperationalError,), **RETRY)
 def compose_digest(digest_id: int) -> StepResult:
-    with session_scope() as session:
+    with session_scope() as session, pipeline.digest_scope(session, digest_id):
         return pipeline.compose_step(session, digest_id)
 
 
 @app.task(bind=True, autoretry_for=(OperationalError,), **RETRY)
 def deliver_digest(self, digest_id: int) -> StepResult:
     try:
-        with session_scope() as session:
+        with session_scope() as session, pipeline.digest_scope(session, digest_id):
             return state.deliver_digest(session, digest_id, backend=backend())
     except TransientError as error:
         # Honour the provider's own wait (X-RateLimit-Reset) when it gives one.

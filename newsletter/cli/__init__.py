@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
-from newsletter.cli import feeds
+from newsletter.cli import doctor, feeds
 from newsletter.cli.common import Opt, err, fail, find_subscriber, out, parse_when
 from newsletter.core.config import ConfigError, get_settings, mask
 from newsletter.core.time import local_now
@@ -42,18 +42,24 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command()(feeds.harvest)
 app.command()(feeds.enrich)
+app.command("doctor")(doctor.doctor)
 app.add_typer(feeds.sources_app, name="sources")
 
 
 @app.callback()
-def main(verbose: Annotated[bool, Opt("--verbose", "-v", help="Log what happens.")] = False):
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(ctx: typer.Context,
+         verbose: Annotated[bool, Opt("--verbose", "-v", help="Log what happens.")] = False):
     try:
         get_settings()
     except ConfigError as error:
+        if ctx.invoked_subcommand == "doctor":  # the doctor reports it, among its checks
+            logging.basicConfig(level=logging.WARNING)
+            return
         err.print(f"[red]{error}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    from newsletter.core import logs
+
+    logs.configure(logging.INFO if verbose else logging.WARNING)
 
 
 @db_app.command("upgrade")

@@ -34,6 +34,7 @@ from newsletter.compose.render import (
     safe_url,
     synthesis_paragraphs,
 )
+from newsletter.core import logs
 from newsletter.core.links import url_for
 from newsletter.core.models import (
     Digest,
@@ -337,21 +338,23 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
         if subscriber is None or not rows:
             statuses[digest.id] = digest.status  # nothing to compose: the caller skips it
             continue
-        try:
-            values = _composed(session, digest, subscriber, interests[subscriber.id], rows)
-        except DBAPIError:
-            raise
-        except Exception:
-            if strict:
+        with logs.digest_scope(digest.id, digest.subscriber_id):
+            try:
+                values = _composed(session, digest, subscriber, interests[subscriber.id], rows)
+            except DBAPIError:
                 raise
-            log.exception("composing digest %s failed", digest.id)
-            failed.append(digest.id)
-            continue
-        claimed = session.exec(  # no in-memory sync: its cost grows with the session's rows
-            update(Digest).where(Digest.id == digest.id, Digest.status.in_(RECOMPOSABLE))
-            .values(**values).execution_options(synchronize_session=False)).rowcount
-        if not claimed:
-            log.info("digest %s was claimed while composing; its stored copy stands", digest.id)
+            except Exception:
+                if strict:
+                    raise
+                log.exception("composing digest %s failed", digest.id)
+                failed.append(digest.id)
+                continue
+            claimed = session.exec(  # no in-memory sync: its cost grows with the session's rows
+                update(Digest).where(Digest.id == digest.id, Digest.status.in_(RECOMPOSABLE))
+                .values(**values).execution_options(synchronize_session=False)).rowcount
+            if not claimed:
+                log.info("digest %s was claimed while composing; its stored copy stands",
+                         digest.id)
     session.commit()
     done = [d.id for d in digests]
     statuses.update(session.exec(select(Digest.id, Digest.status)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # None by default: then no client can choose the address the per-IP limits count.
     trusted_proxies: Annotated[list[str], NoDecode] = []
     contact_email: str = "ops@academichub.local"
+    # Logs: `json` is one object per line with the digest and subscriber ids (core/logs.py).
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     anthropic_api_key: str | None = None
     anthropic_base_url: str | None = None
@@ -114,6 +117,11 @@ class Settings(BaseSettings):
     embedding_dims: int = Field(default=256, ge=8, le=1024)  # LSA components
     embedding_refit_days: int = Field(default=7, ge=1)  # refit LSA on the recent corpus
     learning_background: int = Field(default=1000, ge=50, le=20000)  # papers trained against
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("public_base_url", "crossref_api_url")
     @classmethod

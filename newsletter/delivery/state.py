@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from email.message import EmailMessage
 
 from sqlalchemy import insert, update
@@ -27,6 +28,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session, col, select
 
+from newsletter.core import logs, metrics
 from newsletter.core.config import get_settings
 from newsletter.core.models import (
     Digest,
@@ -86,10 +88,13 @@ def _record(session: Session, digest: Digest, kind: str, **payload) -> None:
 
 def _fail(session: Session, digest: Digest, error: str, *, reason: str) -> DigestStatus:
     """sending -> failed for good: the digest keeps `error`, a 'failed' event the `reason`."""
-    _move(session, digest.id, DigestStatus.SENDING, status=DigestStatus.FAILED,
-          error=error[:2000])
+    moved = _move(session, digest.id, DigestStatus.SENDING, status=DigestStatus.FAILED,
+                  error=error[:2000])
     _record(session, digest, "failed", reason=reason[:500])
     session.commit()
+    if moved:
+        metrics.digests(DigestStatus.FAILED)
+        log.warning("digest %s failed: %s", digest.id, error[:300])
     session.refresh(digest)
     return DigestStatus(digest.status)
 
@@ -145,25 +150,31 @@ def deliver_many(session: Session, digest_ids: list[int], *,
             out[digest_id] = Outcome.MISSING
             continue
         subscriber = subscribers.get(digest.subscriber_id)
-        try:
-            if digest.status != DigestStatus.COMPOSED:
-                out[digest_id] = (deliver_digest(session, digest_id, backend=backend, now=now)
-                                  if digest.status == DigestStatus.SENDING
-                                  else DigestStatus(digest.status))
-            elif (subscriber is None or subscriber.status != SubscriberStatus.ACTIVE
-                  or subscriber.email.strip().lower() in suppressed):
-                out[digest_id] = deliver_digest(session, digest_id, backend=backend, now=now)
-            else:
-                out[digest_id] = _claim_and_send(session, digest, subscriber, backend)
-        except TransientError as error:
-            out[digest_id] = error
-        except DBAPIError:
-            raise
-        except Exception as error:  # this digest's own problem: retried alone
-            log.exception("delivering digest %s failed", digest_id)
-            session.rollback()
-            out[digest_id] = TransientError(f"{type(error).__name__}: {error}")
+        with logs.digest_scope(digest_id, digest.subscriber_id):
+            try:
+                out[digest_id] = _deliver_one(session, digest, subscriber, suppressed, backend,
+                                              now)
+            except TransientError as error:
+                out[digest_id] = error
+            except DBAPIError:
+                raise
+            except Exception as error:  # this digest's own problem: retried alone
+                log.exception("delivering digest %s failed", digest_id)
+                session.rollback()
+                out[digest_id] = TransientError(f"{type(error).__name__}: {error}")
     return out
+
+
+def _deliver_one(session: Session, digest: Digest, subscriber: Subscriber | None,
+                 suppressed: set[str], backend: EmailBackend, now: dt.datetime | None
+                 ) -> StepResult:
+    if digest.status != DigestStatus.COMPOSED:
+        return (deliver_digest(session, digest.id, backend=backend, now=now)
+                if digest.status == DigestStatus.SENDING else DigestStatus(digest.status))
+    if (subscriber is None or subscriber.status != SubscriberStatus.ACTIVE
+            or subscriber.email.strip().lower() in suppressed):
+        return deliver_digest(session, digest.id, backend=backend, now=now)
+    return _claim_and_send(session, digest, subscriber, backend)
 
 
 def _claim_and_send(session: Session, digest: Digest, subscriber: Subscriber,
@@ -202,7 +213,9 @@ def _skipped_as_refused(session: Session, digest: Digest, subscriber: Subscriber
     refusal = _refusal(session, subscriber)
     if refusal is None:
         return False
-    _move(session, digest.id, current, status=DigestStatus.SKIPPED, error=refusal)
+    if _move(session, digest.id, current, status=DigestStatus.SKIPPED, error=refusal):
+        metrics.digests(DigestStatus.SKIPPED)
+        log.info("digest %s skipped: %s", digest.id, refusal)
     session.commit()
     session.refresh(digest)
     return True
@@ -216,12 +229,16 @@ def _attempt_and_send(session: Session, digest: Digest, subscriber: Subscriber,
     _record(session, digest, "attempt", attempt=digest.attempts, backend=backend.name)
     session.commit()  # the attempt is durable before the provider sees anything
     message = message or build_message(digest, subscriber)
+    started = time.perf_counter()
     try:
         provider_id = backend.send(message, digest_id=digest.id)
     except TransientError as error:
+        metrics.sent(backend.name, time.perf_counter() - started, "transient")
         return _transient(session, digest, error)
     except PermanentError as error:
+        metrics.sent(backend.name, time.perf_counter() - started, "permanent")
         return _fail(session, digest, f"permanent: {error}", reason=str(error))
+    metrics.sent(backend.name, time.perf_counter() - started, "ok")
     _mark_sent(session, digest, provider_id)
     return DigestStatus.SENT
 
@@ -233,6 +250,9 @@ def _mark_sent(session: Session, digest: Digest, provider_id: str) -> None:
     session.commit()
     if not moved:  # else `_move` set what it wrote: no reading the row (and its html) back
         session.refresh(digest)
+        return
+    metrics.digests(DigestStatus.SENT)
+    log.info("digest %s sent (%s)", digest.id, values["provider_message_id"])
 
 
 def _transient(session: Session, digest: Digest, error: TransientError) -> DigestStatus:
@@ -242,6 +262,8 @@ def _transient(session: Session, digest: Digest, error: TransientError) -> Diges
         return _fail(session, digest, f"gave up after {digest.attempts} attempts; last: {error}",
                      reason=str(error))
     _record(session, digest, "retry", reason=str(error)[:500], ambiguous=error.ambiguous)
+    metrics.digests("retry")
+    log.warning("digest %s: %s", digest.id, reason)
     if error.ambiguous:  # the provider may have it: stay 'sending' so the retry reconciles
         _move(session, digest.id, DigestStatus.SENDING, error=reason)
     else:  # the provider said no: safe to send again

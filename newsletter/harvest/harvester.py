@@ -25,6 +25,7 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from newsletter.core import metrics
 from newsletter.core.config import get_settings
 from newsletter.core.models import PaperBase, Source
 from newsletter.core.time import as_utc, utcnow
@@ -227,6 +228,7 @@ def harvest(
                 result = _dry_run(source, client)
             else:
                 result = harvest_source(session, source, force=force, client=client)
+                metrics.harvested(result.source, result.status, result.new, result.updated)
             results.append(result)
             advance(source.name, result)
     return results

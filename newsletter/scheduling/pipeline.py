@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from newsletter.compose import view
+from newsletter.core import logs, metrics
 from newsletter.core.db import session_scope
 from newsletter.core.models import (
     Digest,
@@ -71,6 +74,7 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
         return outcomes
     subscribers = {s.id: s for s in session.exec(select(Subscriber).where(
         col(Subscriber.id).in_({d.subscriber_id for d in todo})))}
+    skipped = todo  # whatever of these ends up skipped, deleted subscriber or no match
     for digest in todo:
         if digest.subscriber_id not in subscribers:
             digest.status, digest.error = DigestStatus.SKIPPED, "subscriber deleted"
@@ -96,10 +100,13 @@ def prepare_batch(session: Session, digest_ids: list[int], *, now: dt.datetime |
     for digest, picks in zip(todo, chosen):
         if not picks:
             digest.status, digest.error = DigestStatus.SKIPPED, NO_MATCH.text()
+            with logs.digest_scope(digest.id, digest.subscriber_id):
+                log.info("digest %s skipped: %s", digest.id, digest.error)
         rows += [_item_row(digest.id, rank, pick) for rank, pick in enumerate(picks, 1)]
     if rows:  # plain rows, one executemany: no ORM objects to track and read ids back for
         session.execute(insert(DigestItem), rows)
     session.commit()
+    metrics.digests(DigestStatus.SKIPPED, sum(d.status == DigestStatus.SKIPPED for d in skipped))
     outcomes.update(_statuses(ids, digests))
     return outcomes
 
@@ -118,7 +125,9 @@ def compose_step(session: Session, digest_id: int) -> StepResult:
     digest = session.get(Digest, digest_id)
     if digest is None or digest.status != DigestStatus.PENDING:
         return DigestStatus(digest.status) if digest else Outcome.MISSING
-    return DigestStatus(view.compose_digest(session, digest).status)
+    status = DigestStatus(view.compose_digest(session, digest).status)
+    metrics.digests(DigestStatus.COMPOSED, status == DigestStatus.COMPOSED)
+    return status
 
 
 def compose_batch(session: Session, digest_ids: list[int]
@@ -134,6 +143,8 @@ def compose_batch(session: Session, digest_ids: list[int]
     todo = [digests[i] for i in ids if i in digests and digests[i].status == DigestStatus.PENDING]
     statuses, failed = view.compose_many(session, todo)
     outcomes.update({i: DigestStatus(status) for i, status in statuses.items()})
+    metrics.digests(DigestStatus.COMPOSED, sum(s == DigestStatus.COMPOSED
+                                               for s in statuses.values()))
     return outcomes, failed
 
 
@@ -141,10 +152,19 @@ def deliver_step(session: Session, digest_id: int) -> StepResult:
     return state.deliver_digest(session, digest_id)
 
 
+@contextmanager
+def digest_scope(session: Session, digest_id: int) -> Iterator[None]:
+    """Log lines inside name this digest and its subscriber (`newsletter.core.logs`)."""
+    subscriber_id = session.exec(select(Digest.subscriber_id)
+                                 .where(Digest.id == digest_id)).first()
+    with logs.digest_scope(digest_id, subscriber_id):
+        yield
+
+
 def run_digest(digest_id: int, *, now: dt.datetime | None = None,
                refresh: bool = True) -> StepResult:
     """The whole chain in-process (embedded mode, CLI, tests)."""
-    with session_scope() as session:
+    with session_scope() as session, digest_scope(session, digest_id):
         status = prepare(session, digest_id, now=now, refresh=refresh)
         if status == DigestStatus.PENDING:
             status = compose_step(session, digest_id)
@@ -182,6 +202,7 @@ def send_due(now: dt.datetime | None = None, *, dry_run: bool = False,
         return TickResult(claimed, outcomes, resumed)
     runnable = {DigestStatus.PENDING, DigestStatus.COMPOSED}  # composed: the "nothing new" note
     ids = [d.id for d in claimed if d.status in runnable] + resumed
+    owners = {d.id: d.subscriber_id for d in claimed}  # for the log of a failed one
     outcomes.update({d.id: DigestStatus(d.status) for d in claimed if d.status not in runnable})
     for digest_id in ids:
         if enqueue is not None:
@@ -191,7 +212,8 @@ def send_due(now: dt.datetime | None = None, *, dry_run: bool = False,
         try:
             outcomes[digest_id] = run_digest(digest_id, now=now)
         except Exception as error:  # one subscriber's failure must not stop the tick
-            log.exception("digest %s failed", digest_id)
+            with logs.digest_scope(digest_id, owners.get(digest_id)):
+                log.exception("digest %s failed", digest_id)
             outcomes[digest_id], errors[digest_id] = Outcome.ERROR, str(error)
     return TickResult(claimed, outcomes, resumed, errors)
 

@@ -15,7 +15,7 @@ import html
 
 from sqlmodel import Session, col, select
 
-from newsletter.core import links
+from newsletter.core import links, metrics
 from newsletter.core.config import get_settings
 from newsletter.core.db import insert_ignore
 from newsletter.core.models import (
@@ -105,12 +105,16 @@ def claim_due(session: Session, now: dt.datetime, *, dry_run: bool = False,
     for start in range(0, len(rows), BATCH):  # subscriber-id order: concurrent ticks never deadlock
         ids += _insert(session, rows[start:start + BATCH])
         session.commit()
+    metrics.digests("due", len(rows))
+    metrics.digests("claimed", len(ids))
     if not ids:
         return []
     claimed = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         claimed += session.exec(select(Digest).where(col(Digest.id).in_(chunk))).all()
+    for status in (DigestStatus.SKIPPED, DigestStatus.COMPOSED):  # a quiet day: skip or a note
+        metrics.digests(status, sum(d.status == status for d in claimed))
     return sorted(claimed, key=lambda digest: digest.id)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlmodel import Session, col, func, select
 
+from newsletter.core import metrics
 from newsletter.core.config import get_settings
 from newsletter.core.db import insert_ignore
 from newsletter.core.models import (
@@ -230,6 +231,7 @@ def ingest_events(session: Session, events: list) -> IngestResult:
         subscriber = owners[event_id][1]
         _apply(session, item, _email(item) or (subscriber.email if subscriber else ""), subscriber)
     session.commit()
+    metrics.webhook_events(row["type"] for row in rows)
     result.stored = len(batch)
     return result
 

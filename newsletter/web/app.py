@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from newsletter.core import logs
 from newsletter.core.config import get_settings
 from newsletter.web import (
     admin,
@@ -29,6 +30,7 @@ from newsletter.web import (
     docs,
     exports,
     learning_pages,
+    metrics,
     pages,
     signup,
     webhooks,
@@ -80,6 +82,8 @@ async def unexpected_error(request: Request, error: Exception) -> Response:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    if settings.log_format == "json":  # text stays uvicorn's own
+        logs.configure()
     app = FastAPI(title="AcademicHub", version="1.0",
                   description="Subscribe, preview and manage a daily research digest.",
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
@@ -96,7 +100,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs.mount_assets(app)
     for module in (signup, pages, learning_pages, archive_pages, exports, api, docs, webhooks,
-                   admin, admin_sources):
+                   admin, admin_sources, metrics):
         app.include_router(module.router)
     return app
 

@@ -27,6 +27,7 @@ from sqlalchemy import case, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from newsletter.core import metrics
 from newsletter.core.config import get_settings
 from newsletter.core.models import Digest, LlmCall, Paper, PaperSummary, SynthesisCache
 from newsletter.core.time import utcnow
@@ -291,6 +292,7 @@ def _ledger(session: Session, model: str, purpose: str, digest_id: int | None,
             *, batch: bool = False) -> float:
     usage = answer.usage if answer else Usage()
     cost = cost_usd(get_settings(), model, usage, batch=batch)
+    metrics.llm_call(model, purpose, usage, cost, ok=error is None)
     _save(session, LlmCall(
         time=utcnow(), model=model, purpose=purpose, digest_id=digest_id,
         input_tokens=usage.input_tokens,
