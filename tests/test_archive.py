@@ -10,10 +10,18 @@ import pytest
 import time_machine
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from newsletter.core import links
-from newsletter.core.models import Digest, DigestItem, DigestStatus, PaperSummary, Rating
-from newsletter.subscribers import archive
+from newsletter.core.models import (
+    Digest,
+    DigestItem,
+    DigestStatus,
+    PaperSummary,
+    Rating,
+    SavedPaper,
+)
+from newsletter.subscribers import archive, saved
 from newsletter.web.app import create_app
 from tests.factories import make_paper, make_subscriber
 
@@ -238,3 +246,158 @@ def test_it_searches_the_same_way_on_postgresql(pg_url, session):
         assert [h.paper.id for h in archive.search(pg, ada, ["张三"]).rows] == [percent.id]
         assert [h.paper.id for h in archive.search(pg, ada, ["_"]).rows] == []
         assert [r.papers for r in archive.digests(pg, ada).rows] == [2]
+
+
+# --- the reading list -------------------------------------------------------------------------
+
+READER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0"}
+
+
+def save_path(subscriber, paper) -> str:
+    return "/s/" + links.make_token("save", subscriber.public_id, subscriber.token_version,
+                                    paper=paper.id)
+
+
+def saved_rows(session, subscriber):
+    session.expire_all()
+    return session.exec(select(SavedPaper).where(SavedPaper.subscriber_id == subscriber.id)
+                        .order_by(SavedPaper.id)).all()
+
+
+def csrf_of(page) -> str:
+    return soup(page).find("input", {"name": "csrf_token"})["value"]
+
+
+def test_it_saves_from_the_emails_link_once_and_offers_to_undo(client, session):
+    ada = make_subscriber(session)
+    paper = make_paper(session, title="Worth keeping")
+    first = client.get(save_path(ada, paper), headers=READER)
+    again = client.get(save_path(ada, paper), headers=READER)
+    assert first.status_code == again.status_code == 200
+    assert "“Worth keeping” is on your reading list." in soup(first).get_text()
+    [row] = saved_rows(session, ada)
+    assert (row.paper_id, row.origin) == (paper.id, "email")
+    undo = soup(again).select_one("form")
+    assert undo.select_one("input[name=action]")["value"] == "unsave"
+    removed = client.post(undo["action"], data={"csrf_token": csrf_of(again), "action": "unsave"})
+    assert "was removed from your reading list" in removed.text
+    assert saved_rows(session, ada) == []
+    archive_link = soup(removed).find("a", href=re.compile("/a/"))["href"]
+    assert client.get(archive_link.removeprefix(BASE)).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [
+    {"User-Agent": "Mozilla/5.0 (compatible; Proofpoint URL Defense)"},
+    {"User-Agent": ""},
+    {"User-Agent": READER["User-Agent"], "Sec-Purpose": "prefetch"},
+])
+def test_it_saves_nothing_for_a_mail_scanner_and_shows_a_button_instead(client, session,
+                                                                          headers):
+    ada = make_subscriber(session)
+    paper = make_paper(session, title="Scanned")
+    page = client.get(save_path(ada, paper), headers=headers)
+    assert page.status_code == 200 and saved_rows(session, ada) == []
+    assert client.head(save_path(ada, paper), headers=READER).status_code in (200, 405)
+    assert saved_rows(session, ada) == []
+    form = soup(page).select_one("form")
+    assert form.select_one("input[name=action]")["value"] == "save"
+    client.post(form["action"], data={"csrf_token": csrf_of(page), "action": "save"})
+    assert [r.paper_id for r in saved_rows(session, ada)] == [paper.id]
+
+
+def test_it_refuses_a_save_post_without_the_forms_token(client, session):
+    ada = make_subscriber(session)
+    paper = make_paper(session)
+    client.get("/")  # a CSRF cookie, but no matching token in the form
+    assert client.post(save_path(ada, paper), data={"action": "save"}).status_code == 403
+    assert client.post(save_path(ada, paper), data={"action": "save", "csrf_token": "x"}
+                       ).status_code == 403
+    assert saved_rows(session, ada) == []
+
+
+def test_it_rejects_tampered_and_revoked_save_links(client, session):
+    ada = make_subscriber(session)
+    paper = make_paper(session)
+    good = save_path(ada, paper)
+    assert client.get(good[:-3] + "AAA", headers=READER).status_code == 400
+    feedback = links.make_token("feedback", ada.public_id, ada.token_version, paper=paper.id,
+                                signal="more")
+    assert client.get(f"/s/{feedback}", headers=READER).status_code == 400
+    ada.token_version += 1
+    session.add(ada)
+    session.commit()
+    assert client.get(good, headers=READER).status_code == 400
+    assert saved_rows(session, ada) == []
+
+
+def test_it_saves_and_removes_from_the_archive_and_lists_newest_saved_first(client, session):
+    ada = make_subscriber(session)
+    older, newer, unsent = (make_paper(session, title=t) for t in (
+        "Older find", "Newer find", "Never sent"))
+    send(session, ada, DAY, [older, newer])
+    path = archive_path(ada)
+    page = client.get(path, params={"q": "find"})
+    forms = soup(page).select(".hits form.save-form")
+    assert [f.button.get_text() for f in forms] == ["Save", "Save"]
+    now = dt.datetime.now(dt.UTC)  # saved an hour apart, whatever the date
+    with time_machine.travel(now + dt.timedelta(hours=1), tick=False):
+        client.post(forms[1]["action"], data={"csrf_token": csrf_of(page), "paper": older.id,
+                                              "action": "save"})
+    with time_machine.travel(now + dt.timedelta(hours=2), tick=False):
+        after = client.post(forms[0]["action"], data={"csrf_token": csrf_of(page),
+                                                      "paper": newer.id, "action": "save"})
+        again = client.post(forms[0]["action"], data={"csrf_token": csrf_of(page),
+                                                      "paper": newer.id, "action": "save"})
+    assert after.status_code == again.status_code == 200
+    assert "“Newer find” is on your reading list." in soup(after).get_text()
+    assert titles(after) == ["Older find", "Newer find"]  # the search stays where it was
+    listed = [t.get_text(strip=True) for t in soup(again).select(".reading-list .card-title")]
+    assert listed == ["Newer find", "Older find"] and len(saved_rows(session, ada)) == 2
+    assert "2 papers saved" in soup(again).get_text()
+    assert [m.get_text() for m in soup(again).select(".hits .saved-mark")] == ["Saved", "Saved"]
+    refused = client.post(forms[0]["action"], data={"csrf_token": csrf_of(page),
+                                                    "paper": unsent.id, "action": "save"})
+    assert refused.status_code == 400
+    removed = client.post(forms[0]["action"], data={"csrf_token": csrf_of(page),
+                                                    "paper": older.id, "action": "unsave"})
+    assert [t.get_text(strip=True) for t in soup(removed).select(".reading-list .card-title")
+            ] == ["Newer find"]
+    client.post(forms[0]["action"], data={"csrf_token": csrf_of(page), "paper": older.id,
+                                          "action": "unsave"})  # twice: nothing to do
+    assert [r.paper_id for r in saved_rows(session, ada)] == [newer.id]
+
+
+def test_the_reading_list_is_per_subscriber(client, session):
+    ada = make_subscriber(session)
+    eve = make_subscriber(session, "eve@example.org")
+    paper = make_paper(session, title="Ada's pick")
+    client.get(save_path(ada, paper), headers=READER)
+    assert soup(client.get(archive_path(eve))).select(".reading-list .card") == []
+    assert len(soup(client.get(archive_path(ada))).select(".reading-list .card")) == 1
+
+
+def test_the_email_carries_a_save_link_per_card(session):
+    from newsletter.compose.view import compose_digest
+
+    ada = make_subscriber(session)
+    papers = [make_paper(session), make_paper(session)]
+    digest = send(session, ada, DAY, papers, status=DigestStatus.PENDING)
+    compose_digest(session, digest)
+    saves = [a["href"] for a in soup(type("R", (), {"text": digest.html})).find_all(
+        "a", string="Save")]
+    assert [links.read_token("save", h.rsplit("/", 1)[1]).extra["paper"] for h in saves] == [
+        p.id for p in papers]
+    assert digest.text.count("Save: https://hub.example.org/s/") == 2
+
+
+def test_saved_papers_are_exported_and_deleted_with_the_account(client, session):
+    from newsletter.subscribers import lifecycle
+
+    ada = make_subscriber(session)
+    paper = make_paper(session, title="Keep me")
+    saved.save(session, ada, paper, "web")
+    exported = lifecycle.export_data(session, ada)["saved"]
+    assert [(e["paper"], e["title"], e["from"]) for e in exported] == [
+        (paper.id, "Keep me", "web")]
+    lifecycle.delete_data(session, ada)
+    assert session.exec(select(SavedPaper)).all() == []

@@ -427,9 +427,10 @@ def test_it_links_cards_to_the_click_redirect_and_feedback_links_that_resolve(se
     soup = parse(digest.html)
     click = soup.select_one("h3.title a")["href"]
     assert clicks.record_click(session, click.rsplit("/", 1)[1]).startswith("https://arxiv.org/")
-    feedback = [a["href"] for a in soup.select("div.links a")][-2:]  # more, less: last
-    data = [links.read_token("feedback", url.rsplit("/", 1)[1]).extra for url in feedback]
+    *_, save, more, less = [a["href"] for a in soup.select("div.links a")]
+    data = [links.read_token("feedback", url.rsplit("/", 1)[1]).extra for url in (more, less)]
     assert data == [{"paper": paper_id, "signal": "more"}, {"paper": paper_id, "signal": "less"}]
+    assert links.read_token("save", save.rsplit("/", 1)[1]).extra == {"paper": paper_id}
     web = soup.find("a", string="View in browser")["href"]
     assert links.read_token("digest", web.rsplit("/", 1)[1]).extra == {"digest": digest.id}
 

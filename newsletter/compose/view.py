@@ -83,6 +83,7 @@ class CardView:
     url: str | None = None  # the title link (our click redirect)
     abstract_url: str | None = None
     pdf_url: str | None = None
+    save_url: str | None = None  # onto the reading list (the archive page)
     more_url: str | None = None
     less_url: str | None = None
     title_html: str | None = None  # sub/sup/i/b kept (core.richtext); sanitised again here
@@ -116,7 +117,7 @@ class DigestView:
 def _link_labels(locale: str) -> tuple[str, ...]:
     tr = i18n.translator(locale)
     return (tr.gettext("Abstract"), tr.gettext("DOI"), tr.gettext("Preprint"), tr.gettext("PDF"),
-            tr.gettext("Zotero/BibTeX"), tr.gettext("More like this"),
+            tr.gettext("Zotero/BibTeX"), tr.gettext("Save"), tr.gettext("More like this"),
             tr.gettext("Less like this"))
 
 
@@ -132,6 +133,7 @@ def _card(card: CardView, locale: str) -> dict:
         "+%(num)s more", "+%(num)s more", hidden) if hidden else ""
     links = [Link(label, safe_url(url)) for label, url in zip(_link_labels(locale), (
         card.abstract_url, card.doi_url, card.preprint_url, card.pdf_url, card.export_url,
+        card.save_url,
         card.more_url, card.less_url))]
     badge = card.source + (f" ({card.category})" if card.category else "") \
         + (f" {card.date.isoformat()}" if card.date else "")
@@ -280,6 +282,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             url=clicks.click_url(subscriber, paper.id, digest.id) if safe_url(paper.url) else None,
             abstract_url=paper.url, pdf_url=paper.pdf_url,
             export_url=export_url(subscriber, paper=paper.id),
+            save_url=url_for("save", subscriber, paper=paper.id),
             more_url=url_for("feedback", subscriber, paper=paper.id, signal="more"),
             less_url=url_for("feedback", subscriber, paper=paper.id, signal="less"),
         ))

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import model_validator
-from sqlalchemy import JSON, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
@@ -277,6 +277,19 @@ class Rating(SQLModel, table=True):
     value: int  # +1 | -1
     origin: str = Field(default="", max_length=16)  # email | web | rate
     updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class SavedPaper(SQLModel, table=True):
+    """A paper on the subscriber's reading list ("Save" on a card, in the email or on the
+    web). One row per paper: saving again changes nothing, unsaving deletes it."""
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id"),
+                      Index("ix_savedpaper_subscriber_saved", "subscriber_id", "saved_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE")
+    paper_id: str = Field(foreign_key="paper.id", index=True, max_length=300, ondelete="CASCADE")
+    origin: str = Field(default="", max_length=16)  # email | web
+    saved_at: dt.datetime = Field(default_factory=utcnow)
 
 
 class Representation(SQLModel, table=True):

@@ -133,8 +133,18 @@ def digests(session: Session, subscriber: Subscriber, page: int = 1,
 def search(session: Session, subscriber: Subscriber, words: list[str], page: int = 1,
            per_page: int = PER_PAGE) -> Page:
     """Papers sent to the subscriber matching every word, newest digest first."""
+    found = session.exec(search_statement(subscriber, words, page, per_page)).all()
+    shown = found[:per_page]
+    summaries = summaries_of(session, [row[0].id for row in shown], subscriber.locale)
+    hits = [Hit(paper, digest_id, day, value, summaries.get(paper.id))
+            for paper, digest_id, day, value in shown]
+    return Page(hits, page, len(found) > per_page)
+
+
+def search_statement(subscriber: Subscriber, words: list[str], page: int, per_page: int):
+    """The one query behind `search` (bench/archive.py explains it on both databases)."""
     locale = subscriber.locale
-    query = (select(Paper, Digest.id, Digest.local_date, Rating.value)
+    return (select(Paper, Digest.id, Digest.local_date, Rating.value)
              .join(DigestItem, DigestItem.paper_id == Paper.id)
              .join(Digest, Digest.id == DigestItem.digest_id)
              .outerjoin(Rating, and_(Rating.subscriber_id == subscriber.id,
@@ -143,12 +153,6 @@ def search(session: Session, subscriber: Subscriber, words: list[str], page: int
                     *[_matches(word, locale) for word in words])
              .order_by(col(Digest.local_date).desc(), DigestItem.rank)
              .offset((page - 1) * per_page).limit(per_page + 1))
-    found = session.exec(query).all()[: per_page + 1]
-    shown = found[:per_page]
-    summaries = summaries_of(session, [row[0].id for row in shown], locale)
-    hits = [Hit(paper, digest_id, day, value, summaries.get(paper.id))
-            for paper, digest_id, day, value in shown]
-    return Page(hits, page, len(found) > per_page)
 
 
 def summaries_of(session: Session, paper_ids: list[str], locale: str) -> dict[str, str]:

@@ -26,7 +26,9 @@ from newsletter.core.models import (
     Feedback,
     Interest,
     LibraryItem,
+    Paper,
     Rating,
+    SavedPaper,
     Subscriber,
     SubscriberModel,
     SubscriberStatus,
@@ -253,6 +255,9 @@ def export_data(session: Session, subscriber: Subscriber) -> dict:
                            .order_by(LibraryItem.id)).all()
     ratings = session.exec(select(Rating).where(Rating.subscriber_id == subscriber.id)
                            .order_by(Rating.id)).all()
+    saved = session.exec(select(SavedPaper, Paper.title).join(Paper)
+                         .where(SavedPaper.subscriber_id == subscriber.id)
+                         .order_by(SavedPaper.id)).all()
     return {
         "subscriber": profile,
         "interests": interests(session, subscriber),
@@ -267,6 +272,8 @@ def export_data(session: Session, subscriber: Subscriber) -> dict:
                      "imported_from": i.origin, "at": _iso(i.added_at)} for i in library],
         "ratings": [{"paper": r.paper_id, "rating": "more" if r.value > 0 else "less",
                      "at": _iso(r.updated_at)} for r in ratings],
+        "saved": [{"paper": row.paper_id, "title": title, "from": row.origin,
+                   "at": _iso(row.saved_at)} for row, title in saved],
     }
 
 
@@ -280,6 +287,7 @@ def delete_data(session: Session, subscriber: Subscriber) -> None:
     session.exec(delete(Digest).where(Digest.subscriber_id == sid))
     session.exec(delete(Feedback).where(Feedback.subscriber_id == sid))
     session.exec(delete(Rating).where(Rating.subscriber_id == sid))
+    session.exec(delete(SavedPaper).where(SavedPaper.subscriber_id == sid))
     session.exec(delete(LibraryItem).where(LibraryItem.subscriber_id == sid))
     session.exec(delete(SubscriberModel).where(SubscriberModel.subscriber_id == sid))
     session.exec(delete(Interest).where(Interest.subscriber_id == sid))
