@@ -7,7 +7,7 @@ import itertools
 
 from sqlmodel import Session
 
-from newsletter.core.models import Interest, Paper, Subscriber, SubscriberStatus
+from newsletter.core.models import Digest, DigestItem, Interest, Paper, Subscriber, SubscriberStatus
 
 _ids = itertools.count(1)
 
@@ -61,3 +61,15 @@ def make_subscriber(
             session.add(Interest(subscriber_id=subscriber.id, kind=kind, value=value))
     session.commit()
     return subscriber
+
+
+def make_digest(session: Session, subscriber: Subscriber, papers: list[Paper], *,
+                local_date: dt.date = dt.date(2026, 11, 25), **fields) -> Digest:
+    """A digest of `papers` (ranked in order) for `subscriber`; `fields` set its columns."""
+    digest = Digest(subscriber_id=subscriber.id, local_date=local_date, **fields)
+    session.add(digest)
+    session.flush()
+    for rank, paper in enumerate(papers, 1):
+        session.add(DigestItem(digest_id=digest.id, paper_id=paper.id, rank=rank))
+    session.commit()
+    return digest

@@ -15,14 +15,14 @@ from fastapi.testclient import TestClient
 
 from newsletter.compose.view import compose_digest
 from newsletter.core import links
-from newsletter.core.models import Digest, DigestItem, Paper
+from newsletter.core.models import Digest, Paper
 from newsletter.core.text import author_key
 from newsletter.harvest.authors import name_parts
 from newsletter.harvest.textclean import clean_html, clean_text, collapse
 from newsletter.subscribers import citations
 from newsletter.subscribers.library import parse_library
 from newsletter.web.app import create_app
-from tests.factories import make_paper, make_subscriber
+from tests.factories import make_digest, make_paper, make_subscriber
 
 BASE = "https://hub.example.org"
 HOSTILE_TITLES = [
@@ -191,14 +191,7 @@ def client(settings_env):
 
 
 def sent_digest(session, subscriber, papers, *, html: bool = False) -> Digest:
-    digest = Digest(subscriber_id=subscriber.id, local_date=dt.date(2026, 11, 25),
-                    status="pending")
-    session.add(digest)
-    session.flush()
-    for rank, paper in enumerate(papers, 1):
-        session.add(DigestItem(digest_id=digest.id, paper_id=paper.id, rank=rank,
-                               reason="matches 'language models'"))
-    session.commit()
+    digest = make_digest(session, subscriber, papers, status="pending")
     if html:
         compose_digest(session, digest)
     return digest
@@ -253,10 +246,10 @@ def test_it_refuses_tampered_revoked_and_someone_elses_links(session, client):
     subscriber = make_subscriber(session)
     other = make_subscriber(session, email="eve@example.org")
     digest = sent_digest(session, subscriber, [make_paper(session)])
-    url = local(citations.export_url(subscriber, digest=digest.id))
+    url = local(links.export_url(subscriber, digest=digest.id))
     assert client.get(url).status_code == 200
     assert client.get(url[:-3] + ("xyz" if not url.endswith("xyz") else "abc")).status_code == 400
-    theirs = local(citations.export_url(other, digest=digest.id))
+    theirs = local(links.export_url(other, digest=digest.id))
     assert client.get(theirs).status_code == 404
     odd = links.make_token("export", subscriber.public_id, 1, digest=digest.id, fmt="pdf")
     assert client.get(f"/x/{odd}").status_code == 404

@@ -71,3 +71,38 @@ def test_it_downloads_citations_from_the_web_view(browser, session, axe, width, 
         assert not violations, axe.describe(violations)
     assert problems == []
     context.close()
+
+
+@pytest.mark.usefixtures("live_server")
+@pytest.mark.parametrize("width, height", [(375, 812), (1280, 900)])
+def test_it_shows_and_renews_the_feed_address_on_the_preferences_page(browser, session, axe,
+                                                                       width, height):
+    subscriber = make_subscriber(session, f"feed{width}@example.org")
+    sent_digest(session, subscriber, [make_paper(session)], html=True)
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US",
+                                  bypass_csp=True)
+    page = context.new_page()
+    page.goto(links.url_for("preferences", subscriber))
+    address = page.input_value("#feed-url")
+    assert address == links.feed_url(subscriber)
+    answer = page.request.get(address)
+    assert answer.status == 200 and answer.headers["content-type"].startswith(
+        "application/atom+xml")
+    no_sideways_scroll(page)
+    shoot(page, f"feed-preferences-{width}")
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        violations = axe.audit(page, f"feed-preferences-{scheme}-{width}")
+        assert not violations, axe.describe(violations)
+
+    page.check("input[name=feed_mode][value=paper]")
+    page.click("button[value=mode]")
+    page.wait_for_selector("text=Saved.")
+    assert page.is_checked("input[name=feed_mode][value=paper]")
+    page.click("button[value=revoke]")
+    page.wait_for_selector("text=Your feed has a new address")
+    renewed = page.input_value("#feed-url")
+    assert renewed != address
+    assert page.request.get(address).status == 410
+    assert page.request.get(renewed).status == 200
+    context.close()

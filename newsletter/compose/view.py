@@ -35,7 +35,7 @@ from newsletter.compose.render import (
     synthesis_paragraphs,
 )
 from newsletter.core import logs
-from newsletter.core.links import url_for
+from newsletter.core.links import export_url, feed_url, url_for
 from newsletter.core.models import (
     Digest,
     DigestItem,
@@ -53,7 +53,6 @@ from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.candidates import Pick
 from newsletter.ranking.reasons import reasons_from_json
-from newsletter.subscribers.citations import export_url
 from newsletter.tracking import clicks
 from newsletter.writing import synthesize
 
@@ -108,6 +107,7 @@ class DigestView:
     archive_url: str | None = None  # past digests, search, reading list
     bibtex_url: str | None = None  # every paper's citation, BibTeX and RIS downloads
     ris_url: str | None = None
+    feed_url: str | None = None  # the personal Atom feed
     total: int | None = None  # papers in the digest; defaults to len(cards)
 
 
@@ -182,7 +182,8 @@ def render_digest(view: DigestView, *, budget: int = HTML_BUDGET) -> Rendered:
             Link(tr.gettext("View in browser"), safe_url(view.web_url)),
             Link(tr.gettext("Archive"), safe_url(view.archive_url)),
             Link(tr.gettext("All papers: Zotero/BibTeX"), safe_url(view.bibtex_url)),
-            Link(tr.gettext("RIS"), safe_url(view.ris_url))]),
+            Link(tr.gettext("RIS"), safe_url(view.ris_url)),
+            Link(tr.gettext("Atom feed"), safe_url(view.feed_url))]),
     }
     base["subject"] = render_subject("digest", base)
     base["preheader"] = one_line(clean_llm_text(view.preheader), render.MAX_PREHEADER) or \
@@ -296,6 +297,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
         archive_url=url_for("archive", subscriber),
         bibtex_url=export_url(subscriber, digest=digest.id),
         ris_url=export_url(subscriber, "ris", digest=digest.id),
+        feed_url=feed_url(subscriber),
     )
 
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
 from newsletter.core.config import get_settings
 from newsletter.core.models import Subscriber
 
 PURPOSES = ("confirm", "preferences", "unsubscribe", "digest", "feedback", "click", "archive",
-            "save", "export")
+            "save", "export", "feed")
 PATHS = {
     "confirm": "/confirm/{token}",
     "preferences": "/preferences/{token}",
@@ -32,7 +32,11 @@ PATHS = {
     "archive": "/a/{token}",
     "save": "/s/{token}",
     "export": "/x/{token}",  # citations (BibTeX / RIS) of a paper or a digest
+    "feed": "/feed/{token}",  # the personal Atom feed
 }
+# Signed without a time stamp, so the same subscriber and version give the same URL every
+# time (a feed reader keeps one address); revoked through a version of their own.
+UNTIMED = ("feed",)
 CONFIRM_DAYS = 7  # unconfirmed subscriptions expire after 7 days
 DAY = 24 * 3600
 # Links to what a subscriber has read (their archive, like their preferences) expire after
@@ -66,17 +70,19 @@ def max_age(purpose: str) -> int | None:
     return None
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
+def _serializer(purpose: str) -> URLSafeSerializer | URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
     return _cached_serializer(get_settings().signing_keys, purpose)
 
 
 @lru_cache(maxsize=32)
-def _cached_serializer(keys: tuple[str, ...], purpose: str) -> URLSafeTimedSerializer:
+def _cached_serializer(keys: tuple[str, ...], purpose: str
+                       ) -> URLSafeSerializer | URLSafeTimedSerializer:
     # Keyed by the keys too, so a changed SECRET_KEY (tests, rotation) never reuses a signer.
     # itsdangerous signs with the last key and accepts a signature by any of them.
-    return URLSafeTimedSerializer(list(keys), salt=f"academichub.{purpose}")
+    kind = URLSafeSerializer if purpose in UNTIMED else URLSafeTimedSerializer
+    return kind(list(keys), salt=f"academichub.{purpose}")
 
 
 def make_token(purpose: str, who: str | int, version: int, **extra: Any) -> str:
@@ -88,7 +94,9 @@ def make_token(purpose: str, who: str | int, version: int, **extra: Any) -> str:
 def read_token(purpose: str, token: str) -> TokenData:
     """Check signature, purpose and age; the caller still checks the version."""
     try:
-        data = _serializer(purpose).loads(token, max_age=max_age(purpose))
+        serializer = _serializer(purpose)
+        data = (serializer.loads(token) if purpose in UNTIMED
+                else serializer.loads(token, max_age=max_age(purpose)))
     except SignatureExpired as error:
         raise InvalidToken("this link has expired", purpose, expired=True) from error
     except BadSignature as error:
@@ -104,6 +112,17 @@ def url_for(purpose: str, subscriber, **extra: Any) -> str:
     """An absolute URL for `subscriber` (anything with public_id and token_version)."""
     return url_with(purpose, make_token(purpose, subscriber.public_id,
                                         subscriber.token_version, **extra))
+
+
+def export_url(subscriber, fmt: str = "bibtex", **what: Any) -> str:
+    """The download link of `what` (digest=<id> or paper=<id>) as citations in `fmt`
+    (bibtex | ris); BibTeX links name no format, which keeps the emailed ones short."""
+    return url_for("export", subscriber, **what, **({"fmt": fmt} if fmt != "bibtex" else {}))
+
+
+def feed_url(subscriber) -> str:
+    """The subscriber's Atom feed address: the same until they revoke it (`feed_version`)."""
+    return url_for("feed", subscriber, f=subscriber.feed_version)
 
 
 def url_with(purpose: str, token: str) -> str:

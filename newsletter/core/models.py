@@ -86,6 +86,11 @@ class Subscriber(SQLModel, table=True):
     # Journals' news, comment, editorials and corrections too (after the research); off by default.
     include_news: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     token_version: int = 1
+    # The personal Atom feed: its own version (bumped to revoke just the feed's address)
+    # and one entry per digest or per paper.
+    feed_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    feed_mode: str = Field(default="digest", max_length=8,
+                           sa_column_kwargs={"server_default": "digest"})
     # The pending subscription's one confirmation link: sent again, never re-minted, on a
     # repeated subscribe; cleared once used.
     confirm_token: str | None = Field(default=None, max_length=300)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import bibtexparser
 import rispy
 from bibtexparser.model import Entry, Field
 
-from newsletter.core import links
+from newsletter.compose.view import SOURCE_LABELS
 from newsletter.core.models import Paper
 from newsletter.core.text import fold
 from newsletter.harvest.authors import name_parts
@@ -28,7 +27,6 @@ from newsletter.harvest.entries import arxiv_id
 # format -> (file extension, MIME type)
 FORMATS = {"bibtex": ("bib", "application/x-bibtex"),
            "ris": ("ris", "application/x-research-info-systems")}
-PREPRINT_SOURCES = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
 # TeX's special characters, written so that BibTeX and LaTeX print them as they are.
 _BIBTEX_ESCAPES = str.maketrans({
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "$": r"\$",
@@ -55,7 +53,7 @@ class Citation:
 
 def citation(paper: Paper, key: str | None = None) -> Citation:
     source = (paper.source or "").lower()
-    preprint = source in PREPRINT_SOURCES
+    preprint = source in SOURCE_LABELS
     arxiv = paper.id.removeprefix("arxiv:") if paper.id.startswith("arxiv:") else None
     if arxiv is None and "arxiv.org/" in (paper.pdf_url or ""):  # a journal paper's preprint
         arxiv = (arxiv_id(paper.pdf_url) or (None,))[0]
@@ -66,7 +64,7 @@ def citation(paper: Paper, key: str | None = None) -> Citation:
         doi=doi, arxiv_id=arxiv,
         primary_class=(paper.primary_category or None) if arxiv and source == "arxiv" else None,
         journal=None if preprint else (paper.journal or paper.source or None),
-        server=PREPRINT_SOURCES.get(source))
+        server=SOURCE_LABELS.get(source))
 
 
 def citekey(paper: Paper) -> str:
@@ -190,11 +188,3 @@ def render(papers: Iterable[Paper], fmt: str) -> str:
     """The file in `fmt` (a key of FORMATS)."""
     return to_ris(papers) if fmt == "ris" else to_bibtex(papers)
 
-
-# --- links --------------------------------------------------------------------------------
-
-def export_url(subscriber, fmt: str = "bibtex", **what: Any) -> str:
-    """The signed download link of `what` (digest=<id> or paper=<id>) in `fmt`; BibTeX
-    links carry no format, which keeps the emailed ones short."""
-    extra = {**what, **({"fmt": fmt} if fmt != "bibtex" else {})}
-    return links.url_for("export", subscriber, **extra)

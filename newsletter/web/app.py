@@ -29,6 +29,7 @@ from newsletter.web import (
     common,
     docs,
     exports,
+    feed_pages,
     learning_pages,
     metrics,
     pages,
@@ -99,8 +100,8 @@ def create_app() -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     docs.mount_assets(app)
-    for module in (signup, pages, learning_pages, archive_pages, exports, api, docs, webhooks,
-                   admin, admin_sources, metrics):
+    for module in (signup, pages, learning_pages, archive_pages, exports, feed_pages, api, docs,
+                   webhooks, admin, admin_sources, metrics):
         app.include_router(module.router)
     return app
 

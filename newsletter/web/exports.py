@@ -3,7 +3,7 @@ paper or of a whole digest, as an attachment that Zotero, JabRef or Mendeley imp
 
 The token names the subscriber (revoked with their token version, like every link), what
 to export and the format, so each link is one file and nothing else can be asked of it.
-Links are made by `citations.export_url` (the email's cards and footer, the web pages).
+Links are made by `links.export_url` (the email's cards and footer, the web pages).
 """
 
 from __future__ import annotations

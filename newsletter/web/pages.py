@@ -29,9 +29,9 @@ from newsletter.core.models import (
 from newsletter.locale import i18n
 from newsletter.locale.reasons import reason_text
 from newsletter.ranking.reasons import reasons_from_json
-from newsletter.subscribers import citations, lifecycle, validation
+from newsletter.subscribers import lifecycle, validation
 from newsletter.tracking import clicks, ratings
-from newsletter.web import learning_pages, security
+from newsletter.web import feed_pages, learning_pages, security
 from newsletter.web.common import (
     LIST_FIELDS,
     FormDep,
@@ -98,6 +98,7 @@ def preferences_view(request: Request, session: Session, subscriber: Subscriber,
                   unsubscribe_url=links.url_for("unsubscribe", subscriber),
                   archive_url=links.url_for("archive", subscriber),
                   **learning_pages.learning_context(session, subscriber),
+                  **feed_pages.feed_context(subscriber),
                   **form_context(values or subscriber_values(session, subscriber), errors or {},
                                  locale))
 
@@ -216,13 +217,14 @@ def digest_page(token: str, request: Request, session: SessionDep,
               reason_text(reasons_from_json(item.reasons), locale) or item.reason)
              for n, (item, paper) in enumerate(rows, 1)]
     for shown, _ in cards:
-        shown.export_url = citations.export_url(subscriber, paper=shown.id)
+        shown.export_url = links.export_url(subscriber, paper=shown.id)
     return render(request, "digest.html", locale, digest=digest, cards=cards,
                   note=skip_note(digest, subscriber, locale),
-                  bibtex_url=citations.export_url(subscriber, digest=digest.id),
-                  ris_url=citations.export_url(subscriber, "ris", digest=digest.id),
+                  bibtex_url=links.export_url(subscriber, digest=digest.id),
+                  ris_url=links.export_url(subscriber, "ris", digest=digest.id),
                   preferences_url=links.url_for("preferences", subscriber),
-                  archive_url=links.url_for("archive", subscriber))
+                  archive_url=links.url_for("archive", subscriber),
+                  feed_url=links.feed_url(subscriber))
 
 
 @router.get("/f/{token}", response_class=HTMLResponse)
