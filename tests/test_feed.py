@@ -12,6 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from lxml import etree
+from sqlmodel import select
 
 from newsletter.compose.feed import MAX_DIGESTS
 from newsletter.core import links
@@ -204,7 +205,7 @@ def test_it_rejects_tampered_and_foreign_addresses(client, reader):
 
 
 def test_it_links_the_feed_from_the_web_view(client, reader, session):
-    digest = session.query(Digest).filter(Digest.local_date == dt.date(2026, 11, 25)).one()
+    digest = session.exec(select(Digest).where(Digest.local_date == dt.date(2026, 11, 25))).one()
     view = client.get(f"/d/{links.make_token('digest', reader.public_id, 1, digest=digest.id)}")
     link = BeautifulSoup(view.text, "html.parser").find("a", string="Atom feed")
     assert link["href"] == feed_url(reader)
