@@ -85,8 +85,8 @@ def _matches(word: str, locale: str):
     authors = cast(Paper.authors, String)
     summary = exists().where(PaperSummary.paper_id == Paper.id, PaperSummary.locale == locale,
                              col(PaperSummary.text).ilike(pattern, escape="\\"))
-    return or_(col(Paper.title).ilike(pattern, escape="\\"),
-               authors.ilike(pattern, escape="\\"), authors.ilike(as_json, escape="\\"),
+    in_authors = [authors.ilike(p, escape="\\") for p in dict.fromkeys((pattern, as_json))]
+    return or_(col(Paper.title).ilike(pattern, escape="\\"), *in_authors,
                col(Paper.abstract).ilike(pattern, escape="\\"), summary)
 
 
