@@ -45,6 +45,10 @@ EXPECTED: dict[str, tuple[str, list[tuple[str, str, list[str], str | None]]]] = 
         ("doi:10.1126/science.aeb0312", N, [], "2026-11-26"),
         ("doi:10.1126/science.aeb0388", N, ["Michael A. Funk", "Di Jiang"], "2026-11-26"),
         ("doi:10.1126/science.aeb1005", C, ["Hannah K. Oduya"], "2026-11-26"),
+        ("doi:10.1126/science.ady2230", C, ["Amaka Nwosu-Bello", "Lars Øvergaard"],
+         "2026-11-26"),  # three pages: a policy forum, not a research article
+        ("doi:10.1126/science.aeb1190", X, ["Holden Thorp"], "2026-11-26"),
+        ("doi:10.1126/science.aeb1204", X, [], "2026-11-26"),
     ]),
     "pnas_atypon.rdf.xml": ("pnas", [
         ("doi:10.1073/pnas.2519877123", R,
@@ -276,7 +280,8 @@ def cards(soup: BeautifulSoup) -> list[tuple[str, str]]:
                           "doi:10.1021/jacs.6c12950"], ["doi:10.1021/jacs.6c15002"]),
     ("science_atypon.rdf.xml", ["doi:10.1126/science.adz4410", "doi:10.1126/science.adz5127"],
      ["doi:10.1126/science.aeb0312", "doi:10.1126/science.aeb0388",
-      "doi:10.1126/science.aeb1005"]),
+      "doi:10.1126/science.aeb1005", "doi:10.1126/science.ady2230",
+      "doi:10.1126/science.aeb1190", "doi:10.1126/science.aeb1204"]),
     ("lancet.rss.xml", ["doi:10.1016/s0140-6736(26)02117-3", "doi:10.1016/s0140-6736(26)01988-5"],
      ["doi:10.1016/s0140-6736(26)02240-3", "doi:10.1016/s0140-6736(26)02301-9",
       "doi:10.1016/s0140-6736(26)01876-4", "doi:10.1016/s0140-6736(26)02322-6"]),

@@ -13,7 +13,7 @@ conventions (Springer Nature's magazine DOIs 10.1038/d4xxxx against research 10.
 NEJM's NEJMoa original articles, NEJMe editorials, NEJMp perspectives, NEJMc letters); what
 the description says the item is (JAMA: "This Viewpoint discusses ...", "This cohort study
 examines ..."); and, last, for items in no section, the printed length in Atypon's citation
-line ("Page 871-871": a one- or two-page piece is a magazine piece). A section the publisher
+line ("Page 871-871": a piece of three pages or fewer is a magazine piece). A section the publisher
 named but we have no rule for means research (its own article types: TAXON's "NOMENCLATURE").
 Without evidence an item is research: preprints and most journal feeds are.
 """
@@ -29,7 +29,8 @@ TYPES = (RESEARCH, NEWS, COMMENT, EDITORIAL, CORRECTION)
 
 _CORRECTION_TITLE = re.compile(
     r"^\s*(?:(?:author|publisher)\s+correction|correction(?:\s+to)?|addition\s*/\s*correction"
-    r"|erratum|errata|corrigendum|retraction(?:\s+note)?|expression\s+of\s+concern|addendum"
+    r"|erratum|errata|corrigendum|retraction(?:\s+note)?|(?:editorial\s+)?expression\s+of\s+concern"
+    r"|addendum"
     r"|publisher'?s\s+note|notice\s+of\s+retraction"
     # JAMA Network's correction notices: "Error in Figure", "Errors in Results", "Incorrect Data"
     r"|(?:errors?\s+in|incorrect|omitted|missing)\s+(?:\w+\s+){0,3}?(?:figures?|tables?|text"
@@ -53,7 +54,7 @@ _LEAD_TYPE = re.compile(
 )
 # Atypon's citation line: "Science, Volume 390, Issue 6777, Page 871-871, November 2026."
 _PAGES = re.compile(r", Volume \d+, Issue [\w-]+, Page (\d+)-(\d+),")
-SHORT_PIECE_PAGES = 2
+SHORT_PIECE_PAGES = 3  # a real week of Science: research ran 6-8 pages, news and views 1-3
 # A section or type name -> the type; the first pattern that matches wins.
 _SECTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), kind) for pattern, kind in (
