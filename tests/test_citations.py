@@ -258,3 +258,29 @@ def test_it_refuses_tampered_revoked_and_someone_elses_links(session, client):
     session.commit()
     assert client.get(url).status_code == 400
     assert re.search("not valid", BeautifulSoup(client.get(url).text, "html.parser").get_text())
+
+
+def test_it_exports_from_the_archive_and_the_reading_list(session, client):
+    from newsletter.subscribers import saved
+
+    subscriber = make_subscriber(session)
+    papers = [make_paper(session, title=f"Language models read {n}") for n in range(3)]
+    make_digest(session, subscriber, papers[:2], status="sent", subject="Two papers")
+    saved.save(session, subscriber, papers[0])
+    saved.save(session, subscriber, papers[2])
+    archive = "/a/" + links.make_token("archive", subscriber.public_id, 1)
+    soup = BeautifulSoup(client.get(archive).text, "html.parser")
+    (row,) = [a["href"] for a in soup.select(".digest-list a.digest-export")]
+    assert len(bibtex_entries(client.get(local(row)).text)) == 2
+    bib, ris = [a["href"] for a in soup.select(".reading-list p.exports a")]
+    listed = client.get(local(bib))
+    assert 'filename="academichub-reading-list.bib"' in listed.headers["content-disposition"]
+    kind, entries, _ = parse_library(listed.content)
+    assert {e.arxiv_id for e in entries} == {p.id.removeprefix("arxiv:")
+                                             for p in (papers[0], papers[2])}
+    assert len(rispy.loads(client.get(local(ris)).text)) == 2
+    assert len(soup.select(".reading-list .card-links a")) == 2
+    found = BeautifulSoup(client.get(archive, params={"q": "read 1"}).text, "html.parser")
+    (hit,) = [a["href"] for a in found.select(".hits .card-links a")]
+    (entry,) = bibtex_entries(client.get(local(hit)).text)
+    assert entry.fields_dict["eprint"].value == papers[1].id.removeprefix("arxiv:")

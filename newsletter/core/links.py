@@ -115,7 +115,7 @@ def url_for(purpose: str, subscriber, **extra: Any) -> str:
 
 
 def export_url(subscriber, fmt: str = "bibtex", **what: Any) -> str:
-    """The download link of `what` (digest=<id> or paper=<id>) as citations in `fmt`
+    """The download link of `what` (digest=<id>, paper=<id> or saved=1) as citations in `fmt`
     (bibtex | ris); BibTeX links name no format, which keeps the emailed ones short."""
     return url_for("export", subscriber, **what, **({"fmt": fmt} if fmt != "bibtex" else {}))
 

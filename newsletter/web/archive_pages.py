@@ -72,7 +72,8 @@ def _hit(hit: archive.Hit, subscriber: Subscriber, tr: i18n.Translator,
              -1: tr.gettext("You asked for less like this")}.get(hit.rating or 0)
     return {**_paper(hit.paper, tr), "rated": rated, "saved": hit.paper.id in saved_ids,
             "summary": _cut(hit.summary or hit.paper.abstract or ""), "date": tr.date(hit.date),
-            "digest_url": links.url_for("digest", subscriber, digest=hit.digest_id)}
+            "digest_url": links.url_for("digest", subscriber, digest=hit.digest_id),
+            "export_url": links.export_url(subscriber, paper=hit.paper.id)}
 
 
 def _digest(row: archive.DigestRow, subscriber: Subscriber, locale: str,
@@ -84,7 +85,8 @@ def _digest(row: archive.DigestRow, subscriber: Subscriber, locale: str,
             "subject": digest.subject, "note": skip_note(digest, subscriber, locale),
             "count": tr.ngettext("%(num)s paper", "%(num)s papers", row.papers)
             if row.papers else "",
-            "url": links.url_for("digest", subscriber, digest=digest.id)}
+            "url": links.url_for("digest", subscriber, digest=digest.id),
+            "export_url": links.export_url(subscriber, digest=digest.id) if row.papers else None}
 
 
 def archive_view(request: Request, session: Session, subscriber: Subscriber, *,
@@ -125,8 +127,11 @@ def archive_view(request: Request, session: Session, subscriber: Subscriber, *,
                   error=error, hits=hits, digests=digests, page=page, notice=notice,
                   max_query=archive.MAX_QUERY, save_action=f"{path}/saved?"
                   + urlencode({**state, "lang": locale}),
-                  reading=[{**_paper(paper, tr), "saved_on": tr.date(row.saved_at.date())}
+                  reading=[{**_paper(paper, tr), "saved_on": tr.date(row.saved_at.date()),
+                            "export_url": links.export_url(subscriber, paper=paper.id)}
                            for row, paper in reading.rows],
+                  reading_exports=[links.export_url(subscriber, fmt, saved=1)
+                                   for fmt in ("bibtex", "ris")],
                   saved_total=saved.count(session, subscriber),
                   saved_newer=url(saved_page=saved_page - 1) if saved_page > 1 else None,
                   saved_older=url(saved_page=saved_page + 1) if reading.has_next else None,

@@ -1,5 +1,6 @@
 """Citation downloads behind signed links: `/x/{token}` is the BibTeX or RIS file of one
-paper or of a whole digest, as an attachment that Zotero, JabRef or Mendeley import.
+paper, a whole digest or the reading list, as an attachment that Zotero, JabRef or Mendeley
+import.
 
 The token names the subscriber (revoked with their token version, like every link), what
 to export and the format, so each link is one file and nothing else can be asked of it.
@@ -17,11 +18,12 @@ from sqlmodel import select
 
 from newsletter.core import links
 from newsletter.core.models import Digest, DigestItem, Paper, Subscriber
-from newsletter.subscribers import citations
+from newsletter.subscribers import citations, saved
 from newsletter.web.common import LinkTo, SessionDep, error_page
 
 router = APIRouter()
 ExportLink = Annotated[Subscriber, LinkTo("export")]
+MAX_SAVED = 5000  # papers in one reading-list file (what the library import takes at most)
 
 
 def download(text: str, fmt: str, name: str) -> Response:
@@ -41,7 +43,10 @@ def export_file(token: str, request: Request, session: SessionDep,
     fmt = extra.get("fmt", "bibtex")
     digest_id, paper_id = extra.get("digest"), extra.get("paper")
     papers: list[Paper] = []
-    if fmt in citations.FORMATS and isinstance(paper_id, str):
+    if fmt in citations.FORMATS and extra.get("saved") == 1:  # the reading list, newest first
+        rows = saved.reading_list(session, subscriber, 1, per_page=MAX_SAVED).rows
+        papers, name = [paper for _, paper in rows], "academichub-reading-list"
+    elif fmt in citations.FORMATS and isinstance(paper_id, str):
         paper = session.get(Paper, paper_id)
         papers, name = ([paper], citations.citekey(paper)) if paper else ([], "")
     elif fmt in citations.FORMATS and isinstance(digest_id, int):
