@@ -96,3 +96,15 @@ def test_it_refuses_an_unknown_log_format(settings_env, monkeypatch):
     config.get_settings.cache_clear()
     with pytest.raises(ConfigError, match="LOG_FORMAT"):
         config.get_settings()
+
+
+def test_it_sends_the_web_servers_own_lines_through_the_json_handler(captured, monkeypatch):
+    access = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access, "handlers", [logging.StreamHandler(io.StringIO())])
+    monkeypatch.setattr(access, "propagate", False)  # as uvicorn configures it
+    logs.configure(logging.INFO, fmt="json", handler=logging.StreamHandler(captured))
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/healthz", "1.1", 200,
+                extra={"color_message": "\x1b[1mGET\x1b[0m"})
+    [line] = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert line["logger"] == "uvicorn.access" and "color_message" not in line
+    assert line["message"] == '127.0.0.1:5 - "GET /healthz HTTP/1.1" 200'

@@ -73,7 +73,8 @@ def formatter(fmt: str) -> logging.Formatter:
             "%(levelname)s %(name)s %(message)s", timestamp="time",
             rename_fields={"levelname": "level", "name": "logger"},
             reserved_attrs=[*logging.LogRecord("", 0, "", 0, "", None, None).__dict__, "ids",
-                            "message", "asctime", "taskName"], json_ensure_ascii=False)
+                            "message", "asctime", "taskName", "color_message"],  # uvicorn's
+            json_ensure_ascii=False)
     return logging.Formatter(TEXT_FORMAT)
 
 

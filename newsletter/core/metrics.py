@@ -33,6 +33,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a missing folder would fail every count
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 DIGESTS = Counter(
     "academichub_digests", "Digests reaching a point of their life, by outcome: due (a "
