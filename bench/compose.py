@@ -61,7 +61,10 @@ def worst_case_view(cards: int, locale: str = "en") -> DigestView:
             url=f"{web}/c/token-{n}-" + "x" * 80, abstract_url=f"https://arxiv.org/abs/2606.{n:05d}",
             pdf_url=f"https://arxiv.org/pdf/2606.{n:05d}",
             more_url=f"{web}/f/more-{n}-" + "x" * 80, less_url=f"{web}/f/less-{n}-" + "x" * 80,
+            export_url=f"{web}/x/bib-{n}-" + "x" * 100,
         ) for n in range(1, cards + 1)],
+        bibtex_url=f"{web}/x/bib-" + "x" * 90, ris_url=f"{web}/x/ris-" + "x" * 100,
+        feed_url=f"{web}/feed/" + "x" * 60,
     )
 
 

@@ -164,6 +164,8 @@ def test_it_answers_conditional_gets_with_304(client, reader, session):
     assert again.status_code == 304 and again.content == b""
     assert fetch(client, reader, **{"If-Modified-Since": modified}).status_code == 304
     assert fetch(client, reader, **{"If-None-Match": 'W/"other"'}).status_code == 200
+    probe = client.head(path(feed_url(reader)))
+    assert (probe.status_code, probe.headers["etag"], probe.content) == (200, etag, b"")
     add_digest(session, reader, 27, [make_paper(session)])
     changed = fetch(client, reader, **{"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag

@@ -53,7 +53,7 @@ def _not_modified(request: Request, etag: str, updated: dt.datetime) -> bool:
         return False
 
 
-@router.get("/feed/{token}")
+@router.api_route("/feed/{token}", methods=["GET", "HEAD"])  # readers probe with HEAD
 def feed(token: str, request: Request, session: SessionDep) -> Response:
     locale = page_locale(request)
     tr = translator(locale)
