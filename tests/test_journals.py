@@ -57,9 +57,39 @@ CORRECTION = "doi:10.1038/s41586-026-07003-x"
     ("A new genus", None, ("RESEARCH ARTICLE",), "research"),
     ("Quantum dots", None, ("News & Views",), "news"),
     ("Plain preprint", "10.1101/2024.01.01.123456", (), "research"),
+    ("Erratum: Qubits [Phys. Rev. Lett. 136, 130502 (2026)]", None, (), "correction"),
+    ("Editorial Expression of Concern", "10.1126/science.aeb1190", (), "correction"),
+    ("Correction for Okafor et al., Sleep spindles", None, (), "correction"),
+    ("Error in Figure", None, (), "correction"),
+    ("Errors in Table 2 and Figure 3", None, (), "correction"),
+    ("Incorrect data in a trial of ten thousand patients shows no harm from statins", None, (),
+     "research"),  # a long title is an article, not a notice
+    ("News at a glance", "10.1126/science.aeb0312", (), "news"),
+    ("In This Issue", None, (), "news"),
+    ("2026 Index IEEE Transactions on Pattern Analysis Vol. 48", None, (), "news"),
+    ("Index theorems for twisted Dirac operators", None, (), "research"),
+    ("Cover Picture: Copper hydrides", None, ("Cover Picture",), "news"),
+    ("Glia keep the gut on time", None, ("Preview",), "comment"),
+    ("Sudan's cholera outbreak", None, ("World Report",), "news"),
+    ("Featured in Physics: spin waves", None, ("Featured in Physics",), "research"),
+    ("A new genus of orchid", None, ("NOMENCLATURE",), "research"),  # a section we don't know
 ])
 def test_it_classifies_items_by_title_section_and_publisher_doi(title, doi, sections, kind):
     assert classify(title, doi, sections) == kind
+
+
+@pytest.mark.parametrize(("lead", "kind"), [
+    ("This Viewpoint discusses federal prior authorization rules.", "comment"),
+    ("This Medical News article discusses clinic closures.", "news"),
+    ("This randomized clinical trial compares two monitors.", "research"),
+    ("This cohort study examines heat and emergency visits.", "research"),
+    ("Science, Volume 390, Issue 6777, Page 871-873, November 2026. <br/>", "comment"),
+    ("Science, Volume 390, Issue 6777, Page 912-918, November 2026. <br/>", "research"),
+    ("Science, Volume 390, Issue 6777, November 2026. <br/>", "research"),  # e-located
+])
+def test_without_a_section_the_description_says_what_an_item_is(lead, kind):
+    assert classify("A title", "10.1126/science.adz0001", (), lead=lead) == kind
+    assert classify("A title", None, ("Research Article",), lead=lead) == "research"
 
 
 def test_it_types_each_item_of_a_nature_feed_and_keeps_the_title_markup():

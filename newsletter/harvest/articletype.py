@@ -31,18 +31,23 @@ _CORRECTION_TITLE = re.compile(
     r"^\s*(?:(?:author|publisher)\s+correction|correction(?:\s+to)?|addition\s*/\s*correction"
     r"|erratum|errata|corrigendum|retraction(?:\s+note)?|(?:editorial\s+)?expression\s+of\s+concern"
     r"|addendum"
-    r"|publisher'?s\s+note|notice\s+of\s+retraction"
-    # JAMA Network's correction notices: "Error in Figure", "Errors in Results", "Incorrect Data"
-    r"|(?:errors?\s+in|incorrect|omitted|missing)\s+(?:\w+\s+){0,3}?(?:figures?|tables?|text"
-    r"|data|authors?|affiliations?|names?|results|abstract|byline|funding|information|key\s+points"
-    r"|methods|discussion|references?|legends?|labels?|titles?|units|values|conflicts?)\s*$)\b",
+    r"|publisher'?s\s+note|notice\s+of\s+retraction)\b",
     re.IGNORECASE,
 )
+# JAMA Network's correction notices: short titles such as "Error in Figure", "Errors in Table 2
+# and Figure 3", "Incorrect Affiliation", "Omitted Funding Information".
+_NOTICE_TITLE = re.compile(
+    r"^\s*(?:errors?\s+in|incorrect|omitted|missing)\b.{0,50}?\b(?:figures?|tables?|text|data"
+    r"|authors?|affiliations?|names?|results|abstract|byline|funding|information|key\s+points"
+    r"|methods|discussion|references?|legends?|labels?|titles?|units|values|conflicts?)\b",
+    re.IGNORECASE,
+)
+NOTICE_MAX_CHARS = 60
 # Standing columns and journal furniture, by their fixed titles.
 _NEWS_TITLE = re.compile(
     r"^\s*(?:news at a glance|in science journals|in other journals|this week in science"
     r"|in this issue|editors'? choice|research highlights?|cover picture|inside cover"
-    r"|frontispiece|issue information|table of contents|(?:\d{4}\s+)?index\b"
+    r"|frontispiece|issue information|table of contents|\d{4}\s+index\b"
     r"|information for authors|editorial board)\b",
     re.IGNORECASE,
 )
@@ -82,7 +87,8 @@ def classify(title: str, doi: str | None = None, sections: Iterable[str] = (),
              lead: str = "") -> str:
     """The type of one item from its title, DOI, the feed's section/type labels and the
     start of its description (`lead`)."""
-    if _CORRECTION_TITLE.match(title or ""):
+    if _CORRECTION_TITLE.match(title or "") or (
+            len(title or "") <= NOTICE_MAX_CHARS and _NOTICE_TITLE.match(title or "")):
         return CORRECTION
     if _NEWS_TITLE.match(title or ""):
         return NEWS
