@@ -244,15 +244,12 @@ class Scraper:
 
     def scrape(self) -> dict:
         import httpx
-        from prometheus_client.parser import text_string_to_metric_families
 
         response = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30,
                              headers={"Authorization": f"Bearer {self.TOKEN}"})
         response.raise_for_status()
         self.text = response.text
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(response.text)
-                for s in family.samples}
+        return parse_exposition(response.text)
 
     def start(self) -> None:
         import httpx
@@ -286,20 +283,31 @@ class Scraper:
                      if k[0] == "academichub_queue_depth"}
             sent = values.get(("academichub_digests_total", (("outcome", "sent"),)), 0)
             print(f"  t+{at - started:6.1f} s  sent {int(sent):6d}  queue depth {depth}")
-        final = self.samples[-1][1]
-        for name in ("academichub_digests_total", "academichub_sends_total",
-                     "academichub_celery_tasks_total", "academichub_harvests_total"):
-            lines = sorted((dict(labels), value) for (n, labels), value in final.items()
-                           if n == name)
+        summarize(self.samples[-1][1])
+
+
+def parse_exposition(text: str) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def summarize(final: dict) -> None:
+    """The final counters of a scrape, one line per metric; mean durations per label."""
+    for name in ("academichub_digests_total", "academichub_sends_total",
+                 "academichub_celery_tasks_total", "academichub_harvests_total"):
+        lines = sorted((labels, value) for (n, labels), value in final.items() if n == name)
+        if lines:
             print(f"  {name}: " + "; ".join(
-                f"{','.join(labels.values())}={value:g}" for labels, value in lines))
-        for name, label in (("academichub_send_seconds", "backend"),
-                            ("academichub_celery_task_seconds", "task")):
-            for (n, labels), count in sorted(final.items()):
-                if n == f"{name}_count" and count:
-                    total = final[f"{name}_sum", labels]
-                    print(f"  {name} {dict(labels)[label]}: {count:g} observed, "
-                          f"mean {total / count * 1000:.1f} ms")
+                f"{','.join(v for _, v in labels)}={value:g}" for labels, value in lines))
+    for name, label in (("academichub_send_seconds", "backend"),
+                        ("academichub_celery_task_seconds", "task")):
+        for (n, labels), count in sorted(final.items()):
+            if n == f"{name}_count" and count:
+                total = final[f"{name}_sum", labels]
+                print(f"  {name} {dict(labels)[label]}: {count:g} observed, "
+                      f"mean {total / count * 1000:.1f} ms")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -374,7 +382,8 @@ def report(started: float, claimed: int, fake, memory: list[float]) -> None:
         return
     last = max(d.sent_at.timestamp() for d in sent)
     wall = last - started
-    claim_to_sent = [(d.sent_at - d.created_at).total_seconds() for d in sent]
+    # From the tick: created_at is the tick's pretend `now` (TICK), not the wall clock.
+    claim_to_sent = [d.sent_at.timestamp() - started for d in sent]
     composed_to_sent = [(d.sent_at - d.composed_at).total_seconds() for d in sent if d.composed_at]
     emails = len(fake.accepted)
     print(f"statuses: {statuses}; emails at the fake: {emails} "
