@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -33,6 +32,15 @@ from newsletter.compose.render import (
     render_text,
     safe_url,
     synthesis_paragraphs,
+)
+from newsletter.compose.versions import (  # noqa: F401  (is_preprint: re-exported)
+    JOURNAL,
+    SOURCE_LABELS,
+    Version,
+    doi_url,
+    is_preprint,
+    preprint_url,
+    versions,
 )
 from newsletter.core import logs
 from newsletter.core.links import export_url, feed_url, url_for
@@ -62,8 +70,6 @@ __all__ = ["HTML_BUDGET", "CardView", "DigestView", "Rendered", "compose_digest"
 log = logging.getLogger(__name__)
 HTML_BUDGET = 100_000  # bytes; Gmail clips messages at about 102 KB
 SHOWN_AUTHORS = 3
-SOURCE_LABELS = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
-_ARXIV_PDF = re.compile(r"^https?://arxiv\.org/pdf/([^?#]+?)(?:\.pdf)?$")
 
 
 @dataclass
@@ -88,6 +94,7 @@ class CardView:
     title_html: str | None = None  # sub/sup/i/b kept (core.richtext); sanitised again here
     doi_url: str | None = None  # https://doi.org/<doi>: the article at its publisher
     preprint_url: str | None = None  # the arXiv preprint of a journal paper (one paper, once)
+    versions: list[Version] = field(default_factory=list)  # journal and preprint, both linked
     export_url: str | None = None  # its citation as a BibTeX download (Zotero imports it)
 
 
@@ -131,10 +138,10 @@ def _card(card: CardView, locale: str) -> dict:
     hidden = len(names) - len(shown)
     more_authors = i18n.translator(locale).ngettext(
         "+%(num)s more", "+%(num)s more", hidden) if hidden else ""
+    both = card.versions  # they link the DOI and the preprint, with names
     links = [Link(label, safe_url(url)) for label, url in zip(_link_labels(locale), (
-        card.abstract_url, card.doi_url, card.preprint_url, card.pdf_url, card.export_url,
-        card.save_url,
-        card.more_url, card.less_url))]
+        card.abstract_url, None if both else card.doi_url, None if both else card.preprint_url,
+        card.pdf_url, card.export_url, card.save_url, card.more_url, card.less_url))]
     badge = card.source + (f" ({card.category})" if card.category else "") \
         + (f" {card.date.isoformat()}" if card.date else "")
     return {
@@ -150,7 +157,16 @@ def _card(card: CardView, locale: str) -> dict:
         "reason": one_line(reason_text(card.reasons, locale) if card.reasons else card.reason,
                            render.MAX_REASON),
         "links": [link for link in links if link.url],
+        "versions": [link for link in _version_links(card.versions, locale) if link.url],
     }
+
+
+def _version_links(found: list[Version], locale: str) -> list[Link]:
+    tr = i18n.translator(locale)
+    return [Link(tr.gettext("Journal version: %(name)s", name=one_line(v.name, 120))
+                 if v.kind == JOURNAL else
+                 tr.gettext("Preprint: %(name)s", name=one_line(v.name, 120)), safe_url(v.url))
+            for v in found]
 
 
 def footer_context(locale: str, email: str, topics: list[str], links: list[Link]) -> dict:
@@ -243,25 +259,6 @@ def _catalogue_labels() -> frozenset[str]:
     return frozenset(spec.label for spec in journal_catalogue())
 
 
-def is_preprint(paper: Paper) -> bool:
-    return (paper.source or "").lower() in SOURCE_LABELS
-
-
-def preprint_url(paper: Paper) -> str | None:
-    """A journal paper merged with its arXiv preprint (the store keeps one row) links both:
-    the journal through its URL and DOI, the preprint through its arXiv page."""
-    found = _ARXIV_PDF.match(paper.pdf_url or "")
-    if found and not paper.id.startswith("arxiv:"):
-        return f"https://arxiv.org/abs/{found.group(1)}"
-    return None
-
-
-def doi_url(paper: Paper) -> str | None:
-    """The DOI resolver's link for a journal's DOI (arXiv's own 10.48550 DOIs add nothing)."""
-    doi = (paper.doi or "").strip()
-    return f"https://doi.org/{doi}" if doi and not doi.startswith("10.48550/") else None
-
-
 def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
                interests: list[Interest], writing: synthesize.Writing) -> DigestView:
     followed = [i.value for i in interests if i.kind == InterestKind.AUTHOR]
@@ -277,6 +274,7 @@ def build_view(digest: Digest, subscriber: Subscriber, picks: list[Pick],
             category=(paper.primary_category or (paper.categories or [None])[0]
                       if is_preprint(paper) else None),
             title_html=paper.title_html, doi_url=doi_url(paper), preprint_url=preprint_url(paper),
+            versions=versions(paper, pick.versions, source_label),
             date=paper.published, reason=pick.reason, reasons=pick.reasons,
             followed=followed,
             # the click redirect (it reads its own token keys, so clicks builds the URL)
@@ -337,6 +335,9 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
             select(DigestItem, Paper).join(Paper, Paper.id == DigestItem.paper_id)
             .where(col(DigestItem.digest_id).in_(list(items))).order_by(DigestItem.rank)):
         items[item.digest_id].append((item, paper))
+    linked = {v for rows in items.values() for item, _ in rows for v in item.versions or []}
+    others = {p.id: p for p in session.exec(select(Paper).where(col(Paper.id).in_(linked)))} \
+        if linked else {}
     statuses, failed = {}, []
     for digest in digests:
         subscriber, rows = subscribers.get(digest.subscriber_id), items[digest.id]
@@ -345,7 +346,8 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
             continue
         with logs.digest_scope(digest.id, digest.subscriber_id):
             try:
-                values = _composed(session, digest, subscriber, interests[subscriber.id], rows)
+                values = _composed(session, digest, subscriber, interests[subscriber.id],
+                                   rows, others)
             except DBAPIError:
                 raise
             except Exception:
@@ -368,11 +370,13 @@ def compose_many(session: Session, digests: list[Digest], *, strict: bool = Fals
 
 
 def _composed(session: Session, digest: Digest, subscriber: Subscriber,
-              interests: list[Interest], rows: list) -> dict:
+              interests: list[Interest], rows: list, others: dict[str, Paper]) -> dict:
     """The stored fields of one composed digest (writer + render), written by the caller.
     Each item's stored reasons are worded here, in the subscriber's language; an item
-    prepared before reasons were data shows its stored English words."""
-    picks = [Pick.of(paper, item.score, reasons_from_json(item.reasons), item.reason)
+    prepared before reasons were data shows its stored English words. `others`: the rows
+    of the items' other versions, by id."""
+    picks = [Pick.of(paper, item.score, reasons_from_json(item.reasons), item.reason,
+                     [others[v] for v in item.versions or [] if v in others])
              for item, paper in rows]
     topics = [i.value for i in interests if i.kind in TOPIC_KINDS]
     writing = synthesize.write(session, picks, locale=subscriber.locale, topics=topics,

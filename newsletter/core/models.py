@@ -228,6 +228,10 @@ class DigestItem(SQLModel, table=True):
     reasons: list[dict] = Field(default_factory=list, sa_type=JSON,
                                 sa_column_kwargs={"server_default": "[]"})
     reason: str = Field(default="", max_length=500)  # English words of rows before 0004
+    # The same work's other rows the card linked (its preprint or journal version): ids,
+    # which count as sent too, so neither version comes back the next day.
+    versions: list[str] = Field(default_factory=list, sa_type=JSON,
+                                sa_column_kwargs={"server_default": "[]"})
 
 
 class Event(SQLModel, table=True):

@@ -178,7 +178,10 @@ def _arxiv_rss(entry: Any, _feed: Any, _source: str | None, _extra: ItemExtras) 
         primary_category=categories[0] if categories else None,
         announce_type=entry.get("arxiv_announce_type") or (announce and announce.group(1)) or None,
         published=parse_date(entry.get("published") or entry.get("updated")),
+        # The journal version, when the authors told arXiv (arxiv:DOI, arxiv:journal_reference):
+        # the store merges it with the journal's own item by DOI, the card links both.
         doi=lower(entry.get("arxiv_doi")),
+        journal=collapse(entry.get("arxiv_journal_reference") or "") or None,
     )
 
 

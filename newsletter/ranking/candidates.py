@@ -46,6 +46,7 @@ from newsletter.ranking.reasons import Reason, followed_author, interests_matche
 # ever got the paper. None: sources without announce types (bioRxiv, journals).
 ANNOUNCE_TYPES = {"new", "cross", "replace", "replace-cross", None}
 _VERSION = re.compile(r"v\d+$")
+MIN_TITLE_KEY = 24  # shorter titles ("Editorial", "Reply") say nothing about the work
 
 
 @dataclass
@@ -60,12 +61,16 @@ class Pick:
     # Why, as data (ranking.reasons), strongest first: worded where shown, in the reader's
     # language (newsletter.locale.reasons); stored on the DigestItem as JSON.
     reasons: list[Reason] = field(default_factory=list)
+    # The same work's other rows (its preprint or journal version: one paper, once), which
+    # the card links too; their ids are stored on the DigestItem and count as sent.
+    versions: list[Paper] = field(default_factory=list)
 
     @classmethod
-    def of(cls, paper: Paper, score: float, found: list[Reason], legacy: str = "") -> Pick:
+    def of(cls, paper: Paper, score: float, found: list[Reason], legacy: str = "",
+           versions: list[Paper] | None = None) -> Pick:
         """A pick whose interests and followed author are read off its reasons."""
         return cls(paper, score, legacy, interests_matched(found), followed_author(found),
-                   list(found))
+                   list(found), list(versions or []))
 
 
 def _canonical(paper_id: str) -> str:
@@ -104,25 +109,41 @@ def _window_starts(session: Session, subscribers: list[Subscriber],
     return starts
 
 
+@dataclass
+class Sent:
+    """What a subscriber already had, in every form the same work may come back in: ids
+    (versions collapsed, the other versions a card linked included), DOIs, and titles (key:
+    (source, author surnames)) for a journal version that appears after its preprint left
+    the window."""
+
+    ids: set[str] = field(default_factory=set)
+    dois: set[str] = field(default_factory=set)
+    titles: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
+
+
 def _already_sent(session: Session, requests: list[tuple[Subscriber, Digest | None]]
-                  ) -> dict[int, tuple[set[str], set[str]]]:
-    """Per subscriber: ids (versions collapsed) and DOIs of the papers in their digests other
-    than the one being built. One query for any number of subscribers."""
+                  ) -> dict[int, Sent]:
+    """Per subscriber: the papers in their digests other than the one being built. One query
+    for any number of subscribers."""
     building = {s.id: (d.id if d is not None else None) for s, d in requests}
-    out: dict[int, tuple[set[str], set[str]]] = {sid: (set(), set()) for sid in building}
+    out = {sid: Sent() for sid in building}
     rows = session.exec(
-        select(Digest.subscriber_id, Digest.id, Paper.id, Paper.doi)
+        select(Digest.subscriber_id, Digest.id, Paper.id, Paper.doi, Paper.title, Paper.authors,
+               Paper.source, DigestItem.versions)
         .join(DigestItem, DigestItem.paper_id == Paper.id)
         .join(Digest, Digest.id == DigestItem.digest_id)
         .where(col(Digest.subscriber_id).in_(list(building)))
     ).all()
-    for subscriber_id, digest_id, pid, doi in rows:
+    for subscriber_id, digest_id, pid, doi, title, authors, source, versions in rows:
         if digest_id == building[subscriber_id]:
             continue
-        ids, dois = out[subscriber_id]
-        ids.add(_canonical(pid))
+        sent = out[subscriber_id]
+        sent.ids.update(_canonical(p) for p in [pid, *(versions or [])])
         if doi:
-            dois.add(doi.lower())
+            sent.dois.add(doi.lower())
+        if len(key := title_key(title)) >= MIN_TITLE_KEY:
+            sent.titles.setdefault(key, []).append(((source or "").casefold(),
+                                                    _surnames(authors or [])))
     return out
 
 
@@ -180,13 +201,13 @@ def same_work(docs: list[Doc]) -> list[list[int]]:
     by_title: dict[str, list[int]] = {}
     for i, doc in enumerate(docs):
         key = title_key(doc.title)
-        if len(key) >= 24:
+        if len(key) >= MIN_TITLE_KEY:
             by_title.setdefault(key, []).append(i)
     groups = []
     for where in by_title.values():
         if len(where) < 2:
             continue
-        surnames = [{_surname(a) for a in docs[i].authors if a.strip()} for i in where]
+        surnames = [_surnames(docs[i].authors) for i in where]
         group = [i for n, i in enumerate(where)
                  if any(surnames[n] & surnames[m] and _origin(docs[i]) != _origin(docs[j])
                         for m, j in enumerate(where) if m != n)]
@@ -203,6 +224,10 @@ def _surname(name: str) -> str:
     # "Zhang, A." and "A. Zhang" both give "zhang".
     name = name.split(",")[0] if "," in name else (name.split() or [""])[-1]
     return fold(name).strip()
+
+
+def _surnames(authors: list[str]) -> frozenset[str]:
+    return frozenset(_surname(a) for a in authors if a.strip())
 
 
 @dataclass
@@ -229,6 +254,7 @@ class WindowIndex:
     # A preprint and its journal version without a shared DOI: the same title (folded) and
     # a shared author surname.
     shared_titles: list[list[int]] = field(default_factory=list)
+    versions: dict[int, list[int]] = field(default_factory=dict)  # a paper's other rows
 
     def __post_init__(self) -> None:
         self.position = {pid: i for i, pid in enumerate(self.ids)}
@@ -246,6 +272,10 @@ class WindowIndex:
         for i, doc in enumerate(self.corpus.docs):
             self.by_title.setdefault(title_key(doc.title), []).append(i)
         self.shared_titles = same_work(self.corpus.docs)
+        for where in (*self.shared_dois, *self.shared_titles):
+            for i in where:
+                known = self.versions.setdefault(i, [])
+                known.extend(j for j in where if j != i and j not in known)
 
 
 _index: WindowIndex | None = None
@@ -282,21 +312,39 @@ def window_index(session: Session, now: dt.datetime) -> WindowIndex:
     return built
 
 
-def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent_ids: set[str],
-             sent_dois: set[str], *, news: bool = False) -> frozenset[int]:
-    """Papers of the index this subscriber may not get: outside their window, or had.
-    `news`: journals' news, comment, editorials and corrections may come too."""
+def _had(index: WindowIndex, sent: Sent) -> np.ndarray:
+    """The index's papers this subscriber already had, in any of the work's versions."""
+    had = np.zeros(len(index.ids), bool)
+    for pid in sent.ids:
+        had[index.by_canonical.get(pid, [])] = True
+    for doi in sent.dois:
+        had[index.by_doi.get(doi, [])] = True
+    for key, earlier in sent.titles.items():  # a journal version after its preprint, or back
+        for i in index.by_title.get(key, []):
+            doc = index.corpus.docs[i]
+            mine = _surnames(doc.authors)
+            had[i] |= any(source != _origin(doc) and mine & names for source, names in earlier)
+    for i in np.flatnonzero(had).tolist():
+        had[index.versions.get(i, [])] = True
+    return had
+
+
+def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent: Sent, *,
+             news: bool = False, sources: list[str] | None = None) -> frozenset[int]:
+    """Papers of the index this subscriber may not get: outside their window, or had (in
+    any version). Of a work's open versions one stays: the one from a source they chose,
+    else the first. `news`: journals' news, comment, editorials and corrections may come."""
     start, end = as_utc(since).timestamp(), as_utc(now).timestamp()
-    out = (index.seen_at < start) | (index.seen_at > end) | index.wrong_type
+    out = (index.seen_at < start) | (index.seen_at > end) | index.wrong_type | _had(index, sent)
     if not news:
         out |= index.not_research
-    for pid in sent_ids:
-        out[index.by_canonical.get(pid, [])] = True
-    for doi in sent_dois:
-        out[index.by_doi.get(doi, [])] = True
+    wanted = {s.casefold() for s in sources or []}
     for where in (*index.shared_dois, *index.shared_titles):  # preprint and journal: one paper
         open_ = [i for i in where if not out[i]]
-        out[open_[1:]] = True
+        chosen = [i for i in open_ if {_origin(index.corpus.docs[i]),
+                                       index.corpus.docs[i].journal.casefold()} & wanted]
+        keep = (chosen or open_ or [None])[0]
+        out[[i for i in open_ if i != keep]] = True
     return frozenset(np.flatnonzero(out).tolist())
 
 
@@ -338,14 +386,16 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
     by_limit: dict[int, list[int]] = {}
     for n, subscriber in enumerate(subscribers):
         profile = profiles[subscriber.id]
-        profile.blocked = _blocked(index, starts[subscriber.id], now, *had[subscriber.id])
+        profile.blocked = _blocked(index, starts[subscriber.id], now, had[subscriber.id],
+                                   sources=profile.sources)
         if own.get(subscriber.id):
             profile.blocked = profile.blocked | own[subscriber.id]
         if len(profile.blocked) < len(index.ids):
             by_limit.setdefault(limit or subscriber.max_papers, []).append(n)
     ranked = _rank_by_size(index, [profiles[s.id] for s in subscribers], by_limit)
     _add_news(index, subscribers, profiles, ranked, starts, had, now, limit)
-    wanted = {index.ids[i] for picks in ranked.values() for i, _, _ in picks}
+    wanted = {index.ids[j] for picks in ranked.values() for i, _, _ in picks
+              for j in (i, *index.versions.get(i, []))}
     papers = {p.id: p for p in session.exec(
         select(Paper).where(col(Paper.id).in_(list(wanted))))} if wanted else {}
     out: list[list[Pick]] = []
@@ -355,8 +405,10 @@ def select_batch(session: Session, requests: list[tuple[Subscriber, Digest | Non
             paper = papers.get(index.ids[i])
             if paper is None:  # deleted since the index was built
                 continue
+            versions = [papers[index.ids[j]] for j in index.versions.get(i, [])
+                        if index.ids[j] in papers]
             picks.append(Pick.of(paper, round(float(score), 3),
-                                 reasons(index.corpus, profile, i)))
+                                 reasons(index.corpus, profile, i), versions=versions))
         out.append(picks)
     return out
 
@@ -387,7 +439,8 @@ def _add_news(index: WindowIndex, subscribers: list[Subscriber],
         room = (limit or subscriber.max_papers) - len(ranked.get(n, []))
         if not subscriber.include_news or room <= 0:
             continue
-        closed = _blocked(index, starts[subscriber.id], now, *had[subscriber.id], news=True)
+        closed = _blocked(index, starts[subscriber.id], now, had[subscriber.id], news=True,
+                          sources=profiles[subscriber.id].sources)
         profile = dataclasses.replace(profiles[subscriber.id],
                                       blocked=frozenset(closed | research))
         if len(profile.blocked) < len(index.ids):

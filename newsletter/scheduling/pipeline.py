@@ -118,7 +118,8 @@ def _statuses(ids: list[int], digests: dict[int, Digest]) -> dict[int, StepResul
 def _item_row(digest_id: int, rank: int, pick: Pick) -> dict:
     """A DigestItem as a plain row: the pick, its rank, its reasons as data."""
     return {"digest_id": digest_id, "paper_id": pick.paper.id, "rank": rank,
-            "score": pick.score, "reasons": reasons_to_json(pick.reasons), "reason": ""}
+            "score": pick.score, "reasons": reasons_to_json(pick.reasons), "reason": "",
+            "versions": [v.id for v in pick.versions]}
 
 
 def compose_step(session: Session, digest_id: int) -> StepResult:

@@ -67,16 +67,19 @@ def preview(session: Session, *, keywords=(), categories=(), authors=(), exclude
     corpus = index.corpus
     want = page * per_page + 1  # one more than shown tells whether another batch exists
     news = frozenset(np.flatnonzero(index.not_research).tolist())  # research only, as by default
+    # a preprint and its journal version: one card, as in the email
+    twins = frozenset(j for where in (*index.shared_dois, *index.shared_titles) for j in where[1:])
     profile = rank.Profile(keywords=list(keywords), categories=list(categories),
                            authors=list(authors), excludes=list(excludes),
-                           sources=[a for s in sources for a in source_aliases(s)], blocked=news)
+                           sources=[a for s in sources for a in source_aliases(s)],
+                           blocked=news | twins)
     topical = bool(keywords or categories or authors or sources)
     if topical:
         order = [i for i, _, _ in rank.rank(corpus, [profile], limit=want).for_profile(0)]
     else:  # no topics yet: the newest papers, minus excluded words (matched as the digest does)
         dropped = corpus.topic_scores(list(excludes)).present.any(axis=1) | index.not_research
         order = [i for i in sorted(range(len(index.ids)), key=lambda i: -corpus.docs[i].timestamp)
-                 if not dropped[i]][:want]
+                 if not dropped[i] and i not in twins][:want]
     start = (page - 1) * per_page
     shown = order[start:start + per_page]
     ids = [index.ids[i] for i in shown]
