@@ -9,6 +9,10 @@ audits, axe-core from the npm registry (`axe`), which skip and fail the same way
 N days ahead and ticking (time-machine), so a test that mixes a fixed date with the wall clock
 fails the day it is written rather than the day that date goes by. CI runs the in-process,
 time-sensitive modules this way (.ci/run); worker processes and browsers keep the real clock.
+
+Property tests (Hypothesis) explore new examples on every local run; under CI=true they run a
+fixed, derandomized set, so a landing never fails on an example nobody has seen. An example
+found locally goes into the test as an @example.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from urllib.parse import urlparse
 
 import pytest
 import time_machine
+from hypothesis import settings as hypothesis_settings
 from sqlmodel import Session
 
 from newsletter.core import config, db
@@ -30,6 +35,9 @@ from newsletter.core import config, db
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_addoption(parser):

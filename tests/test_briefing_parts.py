@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from newsletter.ranking.candidates import Pick
@@ -189,6 +189,15 @@ def test_it_never_builds_a_term_from_words_a_briefing_must_not_say():
     assert all("us" not in term.text.split() for term in threads.shared(docs, ["Diffusion"]))
 
 
+def test_it_never_names_a_thread_after_a_figure_reference_or_a_bare_number():
+    """Found by Hypothesis: 'Rendering — 4 papers, 3 of them on see Fig. [4] ...'."""
+    abstract = ("We propose a 3D Gaussian method. We observe a 1.00x speed-up, see Fig. 2, "
+                "20% of it in Table S3 and Eq. (4) on 2M images.")
+    docs = {n: ("Paper", abstract) for n in (1, 2, 3)}
+    texts = [term.text for term in threads.shared(docs, ["Rendering"])]
+    assert texts == ["3D Gaussian"]
+
+
 def test_it_tells_a_chinese_abstract_in_its_own_sentences():
     abstract = "本文提出了一种新的蒸馏方法。在 GSM8K 上准确率提高了 6.2 个百分点。"
     told = extract.told(abstract, "[2]")
@@ -234,6 +243,16 @@ def abstracts(draw) -> str:
 @given(st.lists(st.tuples(abstracts(), st.sampled_from(["rendering", "diffusion", "cs.CV"])),
                 min_size=1, max_size=9),
        st.sampled_from(["en", "zh"]))
+@example(papers=[  # once named a thread "see Fig." ("3 of them on see Fig. [4] ...")
+    ("We propose GSplat, a 3D Gaussian method.", "rendering"),
+    ("We propose GSplat, a 3D Gaussian method.", "diffusion"),
+    ("We propose GSplat, a 3D Gaussian method.", "diffusion"),
+    ("We propose GSplat, a 3D Gaussian method. We observe a 1.00x speed-up, see Fig. 2.",
+     "rendering"),
+    ("We propose a benchmark of 5,000 questions. We observe a 1.00x speed-up, see Fig. 2.",
+     "rendering"),
+    ("We propose a benchmark of 5,000 questions. We observe a 1.00x speed-up, see Fig. 2.",
+     "rendering")], locale="en")
 def test_it_keeps_the_briefing_rules_for_any_mix_of_abstracts(papers, locale):
     picks = []
     for abstract, topic in papers:

@@ -42,7 +42,16 @@ mIoU MSE PSNR RMSE SSIM TFLOPs""".split())
 _STEMMER = Stemmer.Stemmer("english")
 # Never inside a term: the ranking's stopwords, and what a briefing must not say ("let us").
 BREAK = STOPWORDS | {"us", "let", "ourselves"}
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|'s\b|\S")
+# A paper pointing into itself ("see Fig. 2", "Table S3", "Eq. (4)"): never what it is about,
+# and it ends a run of content words wherever it stands.
+_DIMENSION = re.compile(r"\d+D\b")
+_SELF_REFERENCE = re.compile(
+    r"\b(?:(?:see|cf)\.?\s+)?(?:fig(?:ure)?s?|tab(?:le)?s?|eq(?:uation)?s?|sec(?:tion)?s?|sect"
+    r"|app(?:endix)?|alg(?:orithm)?s?)\.?\s*\(?S?\d+(?:\.\d+)*[a-z]?\)?", re.IGNORECASE)
+# Words, dimensions that read as words ("3D"), numbers with their unit or scale ("1.5x", "20%",
+# "2M": never a word), then any other character.
+_TOKEN = re.compile(r"\d+D\b(?:-[A-Za-z0-9]+)*|\d+(?:[.,]\d+)*[A-Za-z%]*"
+                    r"|[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|'s\b|\S")
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ def terms_of(title: str, abstract: str) -> tuple[tuple[tuple[str, ...], str, boo
     for text, in_title in ((abstract, False), (title, True)):
         run: list[tuple] = []  # (word as shown, stem, may open/close a term, a name)
         initial = True
-        for token in [*_TOKEN.findall(text), "."]:
+        for token in [*_TOKEN.findall(_SELF_REFERENCE.sub(" . ", text)), "."]:
             word = _word(token)
             if word is None:
                 if run:
@@ -88,7 +97,7 @@ def _word(token: str) -> tuple[str, bool, bool] | None:
     """(stem, may open or close a term, a name such as LoRA or GSM8K) of a word; None for
     what ends a run of content words."""
     low = token.lower()
-    if not token[0].isalpha() or low in BREAK or adverb(low):
+    if not (token[0].isalpha() or _DIMENSION.match(token)) or low in BREAK or adverb(low):
         return None
     name = any(c.isupper() or c.isdigit() for c in token[1:])
     return _stem(token), low not in GENERIC and fold(low) not in YARDSTICK, name
