@@ -152,6 +152,32 @@ def test_it_round_trips_bibtex_through_the_library_import():
     assert entries[0].abstract == "We study 50% of {x} & more."
 
 
+def hostile_fields_paper() -> Paper:
+    """Feed text in the fields that are not titles: braces and line breaks that would close
+    a BibTeX value or start a RIS tag of their own."""
+    return journal_paper(
+        authors=["Ada} Lovelace", "Bob\nSmith"], journal="Nature}\n@misc{evil, title={pwn}",
+        doi="10.1/x}, note = {injected", url="https://e.org/a}b\n@misc{evil2,\nTY  - JOUR")
+
+
+def test_no_bibtex_field_breaks_out_of_its_braces():
+    text = citations.to_bibtex([hostile_fields_paper()])
+    (entry,) = bibtex_entries(text)
+    assert sorted(entry.fields_dict) == sorted(
+        ["title", "author", "year", "month", "date", "journal", "abstract", "url", "doi",
+         "eprint", "archiveprefix"])  # no injected `note`, no second entry
+    assert [line for line in text.splitlines() if line.startswith("@")] == [
+        "@article{lovelace2026journal,"]
+    assert all("\n" not in field.value for field in entry.fields)
+
+
+def test_no_ris_value_starts_a_line_of_its_own():
+    text = citations.to_ris([hostile_fields_paper()])
+    tags = [(line + " ")[:6] for line in text.strip().splitlines()]
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9]  - ", tag) for tag in tags), text
+    assert tags.count("TY  - ") == 1 and len(rispy.loads(text)) == 1
+
+
 # --- RIS --------------------------------------------------------------------------------------
 
 def test_it_writes_ris_with_the_standard_tags():

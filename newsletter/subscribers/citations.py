@@ -110,6 +110,12 @@ def bibtex_escape(text: str) -> str:
     return " ".join(text.split()).translate(_BIBTEX_ESCAPES)
 
 
+def bibtex_verbatim(text: str) -> str:
+    """A URL or DOI (fields reference managers read verbatim, so no TeX escapes): no
+    whitespace, and the characters that would close the braced value percent-encoded."""
+    return "".join(text.split()).replace("\\", "%5C").replace("{", "%7B").replace("}", "%7D")
+
+
 def bibtex_name(name: str) -> str:
     """`Lovelace, Ada` (`King, Jr., Martin Luther`), or `{ATLAS Collaboration}` whole."""
     parts = name_parts(name)
@@ -133,10 +139,11 @@ def to_bibtex(papers: Iterable[Paper]) -> str:
             fields.append(("journal", bibtex_escape(c.journal)))
         elif c.server and not c.arxiv_id:
             fields.append(("publisher", bibtex_escape(c.server)))
-        fields += [("abstract", bibtex_escape(c.abstract)), ("url", c.url), ("doi", c.doi)]
+        fields += [("abstract", bibtex_escape(c.abstract)), ("url", bibtex_verbatim(c.url)),
+                   ("doi", bibtex_verbatim(c.doi or ""))]
         if c.arxiv_id:
-            fields += [("eprint", c.arxiv_id), ("archiveprefix", "arXiv"),
-                       ("primaryclass", c.primary_class)]
+            fields += [("eprint", bibtex_verbatim(c.arxiv_id)), ("archiveprefix", "arXiv"),
+                       ("primaryclass", bibtex_escape(c.primary_class or ""))]
         library.add(Entry("article" if c.journal else "misc", c.key,
                           [Field(k, v) for k, v in fields if v]))
     return bibtexparser.write_string(library)
@@ -180,8 +187,15 @@ def to_ris(papers: Iterable[Paper]) -> str:
         if c.arxiv_id:
             record["notes"] = [f"arXiv:{c.arxiv_id}" + (f" [{c.primary_class}]"
                                                          if c.primary_class else "")]
-        records.append({k: v for k, v in record.items() if v})
+        records.append({k: _one_line(v) for k, v in record.items() if v})
     return rispy.dumps(records, implementation=_RisWriter)
+
+
+def _one_line(value: str | list[str]) -> str | list[str]:
+    """A RIS value on one line: a line break in feed text would start a tag of its own."""
+    if isinstance(value, list):
+        return [" ".join(item.split()) for item in value]
+    return " ".join(value.split())
 
 
 def render(papers: Iterable[Paper], fmt: str) -> str:
