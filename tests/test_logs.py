@@ -108,3 +108,38 @@ def test_it_sends_the_web_servers_own_lines_through_the_json_handler(captured, m
     [line] = [json.loads(line) for line in captured.getvalue().splitlines()]
     assert line["logger"] == "uvicorn.access" and "color_message" not in line
     assert line["message"] == '127.0.0.1:5 - "GET /healthz HTTP/1.1" 200'
+
+
+TOKEN = "eyJ1IjoiYWJjZGVmZ2hpamtsbW5vcCIsInYiOjB9.Z0Z0Zw.q8Vh1x3Yc2V0aGluZy1zaWduZWQ"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_it_never_writes_an_email_address_or_a_signed_link(captured, fmt):
+    """A backend's refusal quotes the recipient; a request line carries the link's token:
+    neither reaches a log shipper."""
+    logs.configure(logging.INFO, fmt=fmt, handler=logging.StreamHandler(captured))
+    log = logging.getLogger("newsletter.test")
+    log.warning("digest %s failed: %s", 7, "550 5.1.1 <reader.one+tag@example.org>: unknown")
+    log.info("GET /preferences/%s and /feed/%s?lang=zh", TOKEN, TOKEN)
+    try:
+        raise RuntimeError("SMTPRecipientsRefused {'someone@mail.example.com': (550, b'no')}")
+    except RuntimeError:
+        log.exception("delivering failed")
+    written = captured.getvalue()
+    assert "reader.one" not in written and "someone@" not in written and TOKEN not in written
+    assert "***@example.org" in written and "/preferences/…" in written
+    assert "/feed/…?lang=zh" in written
+
+
+def test_it_keeps_signed_links_out_of_the_servers_own_access_lines():
+    """uvicorn's access logger keeps its own handler in text mode: the filter sits on it."""
+    access = logging.getLogger("uvicorn.access")
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    access.addHandler(handler)
+    try:
+        logs.guard_access_log()
+        access.warning('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", f"/s/{TOKEN}", "1.1", 200)
+    finally:
+        access.removeHandler(handler)
+    assert buffer.getvalue() == '127.0.0.1:5 - "GET /s/… HTTP/1.1" 200\n'

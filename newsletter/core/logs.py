@@ -6,11 +6,16 @@ is being worked on (`digest_scope`, entered by the pipeline, the tasks and the b
 every line also carries `digest_id` and `subscriber_id`, whichever module logs it: the ids
 live in context variables and a filter on the handler copies them onto each record, so no
 call site passes them.
+
+No line names a person or opens their links: email addresses (a backend's refusal quotes the
+recipient) keep only their domain, and the token of a signed link's path (uvicorn's access
+lines, error messages) is cut, in every format and in the web server's own access lines.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,12 +24,21 @@ from contextvars import ContextVar
 from pythonjsonlogger.json import JsonFormatter
 
 from newsletter.core.config import get_settings
+from newsletter.core.links import PATHS
 
 DIGEST_ID: ContextVar[int | None] = ContextVar("digest_id", default=None)
 SUBSCRIBER_ID: ContextVar[int | None] = ContextVar("subscriber_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(ids)s"
 # Loggers that servers configure with handlers of their own: in JSON mode they go through ours.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery")
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})")
+_LINK = re.compile("(/(?:" + "|".join(sorted({re.escape(p.split("/")[1]) for p in PATHS.values()}))
+                   + r")/)[\w.-]{16,}")
+
+
+def redact(text: str) -> str:
+    """`text` without email addresses' local parts and signed links' tokens."""
+    return _LINK.sub(r"\1…", _EMAIL.sub(r"***@\1", text))
 
 
 @contextmanager
@@ -67,15 +81,41 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
+class _Redacting(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))  # message, extras and traceback alike
+
+
+class _JsonLines(_Redacting, JsonFormatter):
+    pass
+
+
+class _AccessFilter(logging.Filter):
+    """Cuts the tokens out of uvicorn's access lines, whichever handler writes them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+ACCESS_FILTER = _AccessFilter()
+
+
+def guard_access_log() -> None:
+    """Put the filter on uvicorn's access logger (once; the web app does it at start)."""
+    logging.getLogger("uvicorn.access").addFilter(ACCESS_FILTER)
+
+
 def formatter(fmt: str) -> logging.Formatter:
     if fmt == "json":
-        return JsonFormatter(
+        return _JsonLines(
             "%(levelname)s %(name)s %(message)s", timestamp="time",
             rename_fields={"levelname": "level", "name": "logger"},
             reserved_attrs=[*logging.LogRecord("", 0, "", 0, "", None, None).__dict__, "ids",
                             "message", "asctime", "taskName", "color_message"],  # uvicorn's
             json_ensure_ascii=False)
-    return logging.Formatter(TEXT_FORMAT)
+    return _Redacting(TEXT_FORMAT)
 
 
 def configure(level: int | str | None = None, *, fmt: str | None = None,
@@ -94,6 +134,7 @@ def configure(level: int | str | None = None, *, fmt: str | None = None,
     handler.setFormatter(formatter(fmt))
     root.addHandler(handler)
     root.setLevel(level if level is not None else settings.log_level)
+    guard_access_log()
     if fmt == "json":  # one format per process: servers' own loggers go through the root's
         for name in SERVER_LOGGERS:
             server_logger = logging.getLogger(name)

@@ -85,6 +85,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     if settings.log_format == "json":  # text stays uvicorn's own
         logs.configure()
+    logs.guard_access_log()  # no signed link's token in an access line, in either format
     app = FastAPI(title="AcademicHub", version="1.0",
                   description="Subscribe, preview and manage a daily research digest.",
                   docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
