@@ -189,3 +189,21 @@ def test_the_landing_preview_shows_the_pair_as_one_card_too(session):
         newest, _ = preview(session, per_page=10)
     for shown in (cards, newest):
         assert len({PREPRINT_ID, JOURNAL_ID} & {c.id for c in shown}) == 1
+
+
+def test_two_papers_with_one_title_and_only_an_initial_in_common_stay_two():
+    """'Smith J.' and 'Jones J.' share the initial J, not a surname: two different papers
+    with the same title are both kept; 'Zhang A.' and 'Ang Zhang' still share 'Zhang'."""
+    from newsletter.ranking.candidates import same_work
+    from newsletter.ranking.rank import Doc
+
+    title = "Deep learning for protein structure prediction in the wild"
+    two = [Doc(title=title, authors=["Smith J.", "Brown K."], source="PLOS ONE"),
+           Doc(title=title, authors=["Jones J."], source="Scientific Reports")]
+    assert same_work(two) == []
+    one = [Doc(title=title, authors=["Zhang A."], source="biorxiv"),
+           Doc(title=title, authors=["Ang Zhang", "Martin King Jr."], source="Nature")]
+    assert same_work(one) == [[0, 1]]
+    juniors = [Doc(title=title, authors=["Martin King Jr."], source="arxiv"),
+               Doc(title=title, authors=["Ada Lovelace Jr."], source="Nature")]
+    assert same_work(juniors) == []

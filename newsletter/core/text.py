@@ -89,6 +89,15 @@ def author_key(name: str) -> str:
     return " ".join(name.split())
 
 
+def surname(name: str) -> str:
+    """The family name of `author_key`'s spelling: 'Zhang A.', 'Zhang, A.' and 'Ang Zhang'
+    give 'zhang', 'Martin King Jr.' gives 'king'; a lone initial is never a surname."""
+    words = author_key(name).split()
+    while len(words) > 1 and words[-1] in _SUFFIXES:
+        words.pop()
+    return words[-1] if words else ""
+
+
 _SUB_SUP = str.maketrans("", "", "_^")
 
 

@@ -34,7 +34,7 @@ from newsletter.core.models import (
     Rating,
     Subscriber,
 )
-from newsletter.core.text import fold, title_key
+from newsletter.core.text import surname, title_key
 from newsletter.core.time import as_utc, utcnow
 from newsletter.harvest.articletype import RESEARCH
 from newsletter.harvest.sources import source_aliases
@@ -220,14 +220,10 @@ def _origin(doc: Doc) -> str:
     return doc.source.casefold()
 
 
-def _surname(name: str) -> str:
-    # "Zhang, A." and "A. Zhang" both give "zhang".
-    name = name.split(",")[0] if "," in name else (name.split() or [""])[-1]
-    return fold(name).strip()
-
-
 def _surnames(authors: list[str]) -> frozenset[str]:
-    return frozenset(_surname(a) for a in authors if a.strip())
+    # by the one name key: "Zhang A." and "A. Zhang" share "zhang", "Smith J." and "Jones J."
+    # share nothing
+    return frozenset(found for a in authors if (found := surname(a)))
 
 
 @dataclass
