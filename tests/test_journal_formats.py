@@ -373,3 +373,21 @@ def test_the_fetch_layer_honours_the_standard_proxy_variables(monkeypatch):
         proxy.close()
     assert proxy.hits == {url: 1}  # the absolute URL: the request went through the proxy
     assert len(parse("rss", fetched.data)) == 3
+
+
+def test_a_teaser_starting_with_by_is_kept_only_plos_lowercase_byline_goes():
+    """PLOS's byline is '<p>by A, B</p>'; a teaser that opens 'By 2050, ...' is the text."""
+    feed = """<?xml version="1.0"?><rss version="2.0"><channel><title>Some Journal</title>
+      <item><title>Crop yields under warming across forty countries</title>
+        <link>https://journal.example.org/articles/10.5555/crop.2026.1</link>
+        <description>&lt;p&gt;By 2050, food demand will rise by half; we model crop
+          yields under warming.&lt;/p&gt;</description></item>
+      <item><title>Seasonal shifts in the gut microbiome of wild bees</title>
+        <link>https://journal.example.org/articles/10.5555/bees.2026.2</link>
+        <description>&lt;p&gt;by Dawit Bekele, Rosa Marin&lt;/p&gt;&lt;p&gt;Colonies sampled
+          at 12 sites.&lt;/p&gt;</description></item>
+    </channel></rss>"""
+    crops, bees = parse("rss", feed.encode())
+    assert crops.abstract == ("By 2050, food demand will rise by half; we model crop yields "
+                              "under warming.")
+    assert bees.abstract == "Colonies sampled at 12 sites."

@@ -51,7 +51,7 @@ DESCRIPTION_NOISE = (
     r"<div>\s*<cite>[^<]*</cite>\s*</div>\s*<div>\s*DOI:[^<]*</div>",
     r"Author\(s\):[^<]*(?:<br\s*/?>|(?=</p>))",
     r"\[[^\]<>]{3,80}\]\s*Published\s+\w{3}\s+\w{3}\s+\d{1,2},\s+\d{4}",
-    r"^\s*<p>\s*by [^<]{1,1000}</p>",
+    r"(?-i:^\s*<p>\s*by )[^<]{1,1000}</p>",  # lower-case only: "<p>By 2050, ..." is the text
 )
 # A description that is only the author list and the citation (JMLR: "A, B; (27):1-52, 2026.").
 AUTHORS_AND_CITATION = r"^\s*([^;<>]{3,1000});\s*\(\d+\):[\w−–-]+, \d{4}\.?\s*$"
