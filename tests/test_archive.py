@@ -15,7 +15,6 @@ from sqlmodel import select
 from newsletter.core import links
 from newsletter.core.models import (
     Digest,
-    DigestItem,
     DigestStatus,
     PaperSummary,
     Rating,
@@ -23,7 +22,7 @@ from newsletter.core.models import (
 )
 from newsletter.subscribers import archive, saved
 from newsletter.web.app import create_app
-from tests.factories import make_paper, make_subscriber
+from tests.factories import make_digest, make_paper, make_subscriber
 
 BASE = "https://hub.example.org"
 DAY = dt.date(2026, 11, 25)
@@ -41,14 +40,8 @@ def archive_path(subscriber, **extra) -> str:
 
 
 def send(session, subscriber, day, papers, *, status=DigestStatus.SENT, subject=None):
-    digest = Digest(subscriber_id=subscriber.id, local_date=day, status=status,
-                    subject=subject or f"Digest of {day.isoformat()}")
-    session.add(digest)
-    session.flush()
-    for rank, paper in enumerate(papers, 1):
-        session.add(DigestItem(digest_id=digest.id, paper_id=paper.id, rank=rank))
-    session.commit()
-    return digest
+    return make_digest(session, subscriber, papers, local_date=day, status=status,
+                       subject=subject or f"Digest of {day.isoformat()}")
 
 
 def soup(page):
