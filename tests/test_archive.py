@@ -20,6 +20,7 @@ from newsletter.core.models import (
     Rating,
     SavedPaper,
 )
+from newsletter.core.time import utcnow
 from newsletter.subscribers import archive, saved
 from newsletter.web.app import create_app
 from tests.factories import make_digest, make_paper, make_subscriber
@@ -295,6 +296,21 @@ def test_it_saves_nothing_for_a_mail_scanner_and_shows_a_button_instead(client, 
     form = soup(page).select_one("form")
     assert form.select_one("input[name=action]")["value"] == "save"
     client.post(form["action"], data={"csrf_token": csrf_of(page), "action": "save"})
+    assert [r.paper_id for r in saved_rows(session, ada)] == [paper.id]
+
+
+def test_it_saves_nothing_for_a_browser_like_scanner_right_after_sending(client, session):
+    """Link checkers that look like browsers open every link as the email arrives (as for
+    clicks and votes): a Save opened within a minute of its digest's sending only asks."""
+    ada = make_subscriber(session)
+    paper = make_paper(session, title="Just delivered")
+    send(session, ada, DAY, [paper], subject="Today").sent_at = utcnow()
+    session.commit()
+    page = client.get(save_path(ada, paper), headers=READER)
+    assert page.status_code == 200 and saved_rows(session, ada) == []
+    assert soup(page).select_one("form input[name=action]")["value"] == "save"
+    with time_machine.travel(utcnow() + dt.timedelta(minutes=5)):
+        client.get(save_path(ada, paper), headers=READER)
     assert [r.paper_id for r in saved_rows(session, ada)] == [paper.id]
 
 

@@ -8,6 +8,8 @@ Per subscriber; in their data export and deleted with their account (lifecycle).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
@@ -51,6 +53,15 @@ def was_sent(session: Session, subscriber: Subscriber, paper_id: str) -> Paper |
                         .join(Digest, Digest.id == DigestItem.digest_id)
                         .where(Digest.subscriber_id == subscriber.id, Paper.id == paper_id)
                         .limit(1)).first()
+
+
+def last_sent(session: Session, subscriber: Subscriber, paper_id: str) -> dt.datetime | None:
+    """When the latest digest that carried this paper to the subscriber was sent (a Save
+    link opened within a minute of that is a link checker's, see clicks.Fetch)."""
+    return session.exec(select(func.max(Digest.sent_at))
+                        .join(DigestItem, DigestItem.digest_id == Digest.id)
+                        .where(Digest.subscriber_id == subscriber.id,
+                               DigestItem.paper_id == paper_id)).one()
 
 
 def saved_among(session: Session, subscriber: Subscriber, paper_ids: list[str]) -> set[str]:

@@ -8,7 +8,8 @@ long, too many words) get a message, never a 500; `%` and `_` are searched liter
 (subscribers.archive).
 
 The email's "Save" link is GET /s/{token}. Mail scanners open every link, so a fetch that
-looks like one (the clicks heuristic, as for "more / less like this") saves nothing and
+looks like one (the clicks heuristic: a checker's agent, a prefetch, or within a minute of
+the digest's sending, when link checkers that look like browsers open it) saves nothing and
 shows a button that POSTs; a reader's click saves at once (saving twice is harmless) and
 offers to undo.
 """
@@ -200,7 +201,8 @@ def save_link(token: str, request: Request, session: SessionDep,
     if paper is None:
         return error_page(request, "not_found", 404, locale)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    if clicks.Fetch(request.method, headers).prefetched(None):
+    if clicks.Fetch(request.method, headers).prefetched(
+            saved.last_sent(session, subscriber, paper.id)):
         tr = i18n.translator(locale)
         return message_page(request, locale, tr.gettext("Your reading list"), tr.gettext(
             "Save “%(title)s” to your reading list?", title=paper.title[:200]),
