@@ -646,3 +646,18 @@ def test_it_drops_excluded_words_from_the_topicless_preview_as_the_digest_does(c
     make_paper(session, title="Parsing Finnish", abstract="We parse Finnish.")
     found = client.get("/api/preview", params={"excludes": ["survey"]}).json()["papers"]
     assert [p["title"] for p in found] == ["Parsing Finnish"]  # "Surveys": the stem matches
+
+
+def test_it_styles_every_kind_of_text_box_the_pages_use():
+    """A `type` missing from the stylesheet's one rule for text boxes renders as the browser's
+    bare default (the archive's search box was a tiny-type black box on a phone)."""
+    from pathlib import Path
+
+    web = Path(__file__).parent.parent / "newsletter" / "web"
+    used = {kind for page in (web / "templates").glob("*.html")
+            for kind in re.findall(r'<input[^>]*\btype="(\w+)"', page.read_text())}
+    typed = used - {"hidden", "checkbox", "radio", "file", "submit"}
+    css = (web / "static" / "style.css").read_text()
+    rule = css[:css.index("{", css.index("input[type=text]"))]
+    assert "search" in typed and "password" in typed
+    assert {kind for kind in typed if f"input[type={kind}]" not in rule} == set()
