@@ -161,6 +161,16 @@ def test_it_shows_why_and_the_abstract_pdf_and_feedback_links():
         ("More like this", f"{WEB}/f/more-1"), ("Less like this", f"{WEB}/f/less-1")]
 
 
+def test_it_keeps_each_separator_on_the_line_of_the_link_before_it():
+    """On a phone a row of links wraps; a line must never start with a lone '·'."""
+    soup = parse(render_digest(digest_view(cards=1)).html)
+    rows = soup.select("div.links, div.footer")
+    assert len(rows) == 2
+    for row in rows:
+        gaps = [str(node) for node in row.children if isinstance(node, str)]
+        assert gaps == ["\u00a0· "] * (len(row.select("a")) - 1)
+
+
 @pytest.mark.parametrize("locale, words, topics", [
     ("en", ["Preferences", "Unsubscribe", "View in browser"], "distillation, cs.CL"),
     ("zh", ["偏好设置", "退订", "在浏览器中查看"], "distillation、cs.CL")])
