@@ -54,6 +54,20 @@ def test_it_says_how_to_apply_missing_migrations(settings_env):
     assert "run: newsletter db upgrade" in lines["migrations"]
 
 
+def test_it_passes_a_fresh_local_setup_whose_database_is_still_empty(settings_env, tmp_path,
+                                                                      monkeypatch):
+    """Before the first `demo` or `serve` (which migrate first) there is nothing to fix."""
+    use(monkeypatch, ENVIRONMENT="development", DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}")
+    result, lines = doctor()
+    assert result.exit_code == 0, result.output
+    assert lines["migrations"].startswith("ok")
+    assert "newsletter demo" in lines["migrations"]
+    use(monkeypatch, ENVIRONMENT="test")  # deployed, the web does not migrate: a fault
+    result, lines = doctor()
+    assert result.exit_code == 1
+    assert "run: newsletter db upgrade" in lines["migrations"]
+
+
 def test_it_reports_invalid_settings_in_one_line_and_stops_there(settings_env, monkeypatch):
     use(monkeypatch, SECRET_KEY="dev-insecure-change-me")  # refused outside development
     result, lines = doctor()
