@@ -7,12 +7,14 @@ is stopped. The feeds come from a local server (FEED_BASE_OVERRIDE), beat ticks 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from email import policy
 from pathlib import Path
@@ -66,6 +68,71 @@ def wait_for(what: str, probe, proc, log: Path, seconds: float = 60):
             return found
         time.sleep(0.25)
     pytest.fail(f"timed out waiting for {what}:\n" + log.read_text()[-4000:])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` now (Linux /proc), children before their children."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found += (new := children.get(todo.pop(), []))
+        todo += new
+    return found
+
+
+def stop(proc: subprocess.Popen, grace: float = 20) -> None:
+    """Stop honcho and everything it started. honcho runs each process in a session (a
+    process group) of its own, so killing honcho's group reaches none of them: SIGTERM lets
+    honcho stop them, then whatever of the tree is left (honcho hung or killed) is SIGKILLed
+    group by group, so no server or worker outlives the test to answer the next one."""
+    tree = descendants(proc.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def test_stopping_leaves_no_process_behind_even_when_the_manager_hangs():
+    """A manager that ignores SIGTERM, with a child in a session of its own (as honcho
+    starts them): nothing of it is left running."""
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import signal, subprocess, sys, time\n"
+                             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                             "subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+                             "print('up', flush=True); time.sleep(300)"],
+                            stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout.readline() == b"up\n"
+    [child] = descendants(proc.pid)
+    stop(proc, grace=0.5)
+    assert proc.returncode is not None
+    assert alive(child) is False
+
+
+def alive(pid: int, seconds: float = 10) -> bool:
+    """Whether `pid` still runs after a while to die (SIGKILL is not instant)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if state in ("Z", "X"):
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def messages(outbox: Path) -> list:
@@ -143,11 +210,6 @@ def test_it_runs_the_procfile_and_mails_a_subscriber_their_digest(fresh_services
             assert {"workers.tasks.dispatch_due", "workers.tasks.deliver_digest"} <= tasks
             assert ("academichub_queue_depth", (("queue", "deliver"),)) in samples
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # honcho and every process it started
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)  # honcho and every process it started
         feeds.close()
     assert proc.returncode is not None
