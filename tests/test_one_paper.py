@@ -207,3 +207,30 @@ def test_two_papers_with_one_title_and_only_an_initial_in_common_stay_two():
     juniors = [Doc(title=title, authors=["Martin King Jr."], source="arxiv"),
                Doc(title=title, authors=["Ada Lovelace Jr."], source="Nature")]
     assert same_work(juniors) == []
+
+
+@pytest.mark.parametrize(("written", "doi"), [
+    ("10.1103/PhysRevB.110.014501 10.1103/PhysRevB.110.014502", "10.1103/physrevb.110.014501"),
+    ("https://doi.org/10.1007/S10664-026-10934-z", "10.1007/s10664-026-10934-z"),
+    ("doi:10.1007/s10664-026-10934-z.", "10.1007/s10664-026-10934-z"),
+    ("to appear", None),
+])
+def test_an_arxiv_items_doi_field_is_read_as_one_doi(written, doi):
+    """arXiv's DOI field is typed by the authors: several DOIs, a resolver URL, prose."""
+    item = ARXIV_ITEM.replace("10.1007/s10664-026-10934-z", written)
+    [paper] = parse("arxiv_rss", item.encode())
+    assert paper.doi == doi
+
+
+def test_a_doi_link_is_only_built_from_a_doi_and_stays_one_url():
+    from newsletter.compose.versions import doi_url
+
+    def link(doi):
+        return doi_url(Paper(id="doi:x", title="t", doi=doi))
+
+    assert link("10.1016/s0140-6736(26)02117-3") == \
+        "https://doi.org/10.1016/s0140-6736(26)02117-3"
+    assert link('10.1000/a"b<c>#d?e') == "https://doi.org/10.1000/a%22b%3Cc%3E%23d%3Fe"
+    assert link("javascript:alert(1)") is None
+    assert link("see the journal") is None
+    assert link("10.48550/arxiv.2611.30001") is None  # arXiv's own DOI adds nothing

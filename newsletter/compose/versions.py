@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from newsletter.core.models import Paper
 
 SOURCE_LABELS = {"arxiv": "arXiv", "biorxiv": "bioRxiv", "medrxiv": "medRxiv"}
 JOURNAL, PREPRINT = "journal", "preprint"
+_DOI_NAME = re.compile(r"^10\.\d{4,9}/\S+$")
 _ARXIV_PDF = re.compile(r"^https?://arxiv\.org/pdf/([^?#]+?)(?:\.pdf)?$")
 
 
@@ -43,9 +45,12 @@ def preprint_url(paper: Paper) -> str | None:
 
 
 def doi_url(paper: Paper) -> str | None:
-    """The DOI resolver's link for a journal's DOI (arXiv's own 10.48550 DOIs add nothing)."""
+    """The DOI resolver's link for a journal's DOI (arXiv's own 10.48550 DOIs add nothing).
+    Only a DOI makes one, percent-encoded so that '#', '?' or quotes in it stay in the path."""
     doi = (paper.doi or "").strip()
-    return f"https://doi.org/{doi}" if doi and not doi.startswith("10.48550/") else None
+    if not _DOI_NAME.match(doi) or doi.startswith("10.48550/"):
+        return None
+    return "https://doi.org/" + quote(doi, safe="/:;()[]+")
 
 
 def versions(paper: Paper, others: list[Paper], label: Callable[[Paper], str]

@@ -62,8 +62,16 @@ def doi_of(entry: Any, extra: ItemExtras = NONE) -> str | None:
     others = [i for i in identifiers if i not in marked]
     loose = others + [entry.get(key) for key in ("id", "prism_url", "link")]
     for value in fields + marked + [v for v in loose if _may_hold_doi(v)]:
-        if isinstance(value, str) and (match := _DOI.search(value)):
-            return match.group(1).rstrip(".,;").lower()
+        if found := doi_in(value):
+            return found
+    return None
+
+
+def doi_in(value: Any) -> str | None:
+    """The first DOI written in `value` (bare, `doi:...`, a resolver URL), lower-cased; None
+    for text that holds none (an author-typed field may hold prose or several DOIs)."""
+    if isinstance(value, str) and (match := _DOI.search(value)):
+        return match.group(1).rstrip(".,;").lower()
     return None
 
 

@@ -32,6 +32,7 @@ from newsletter.harvest.entries import (  # noqa: F401  (arxiv_id, parse_date: r
     arxiv_id,
     as_int,
     authors_of,
+    doi_in,
     doi_of,
     lower,
     names,
@@ -180,7 +181,7 @@ def _arxiv_rss(entry: Any, _feed: Any, _source: str | None, _extra: ItemExtras) 
         published=parse_date(entry.get("published") or entry.get("updated")),
         # The journal version, when the authors told arXiv (arxiv:DOI, arxiv:journal_reference):
         # the store merges it with the journal's own item by DOI, the card links both.
-        doi=lower(entry.get("arxiv_doi")),
+        doi=doi_in(entry.get("arxiv_doi")),
         journal=collapse(entry.get("arxiv_journal_reference") or "") or None,
     )
 
@@ -207,7 +208,7 @@ def _arxiv_api(entry: Any, _feed: Any, _source: str | None, _extra: ItemExtras) 
         categories=categories,
         primary_category=primary or (categories[0] if categories else None),
         published=parse_date(entry.get("published") or entry.get("updated")),
-        doi=lower(entry.get("arxiv_doi")),
+        doi=doi_in(entry.get("arxiv_doi")),
         journal=collapse(entry.get("arxiv_journal_ref") or "") or None,
     )
 
