@@ -206,3 +206,23 @@ def test_it_enriches_from_the_cli_with_a_limit(server):
     result = CliRunner().invoke(app, ["enrich", "--limit", "5"])
     assert result.exit_code == 0, result.output
     assert "1 thin journal papers, 1 asked, 1 enriched" in result.output
+
+
+@pytest.mark.parametrize("retry_after", ["1e400", "1e20", "inf", "nan"])
+def test_an_absurd_retry_after_backs_off_for_the_cap_and_never_raises(session, server,
+                                                                        retry_after):
+    journal_paper(session)
+    server.crossref_failures.append((429, {"Retry-After": retry_after}))
+    report = crossref.enrich(session, now=NOW)
+    assert report.failed == 1 and report.stopped
+    assert crossref.paused(NOW + dt.timedelta(minutes=1))  # a pause, not a crash
+    assert not crossref.paused(NOW + crossref.BACKOFF_CAP)
+
+
+def test_an_announced_budget_never_spaces_requests_beyond_a_few_seconds(session, server):
+    """'1 per hour' (a misconfigured proxy, a hostile answer) must not put every worker and
+    a web request's library import to sleep for an hour; 429s then do the backing off."""
+    server.rate_limit = ("1", "1h")
+    journal_paper(session)
+    crossref.enrich(session, now=NOW)
+    assert crossref.pace() == crossref.MAX_SPACING

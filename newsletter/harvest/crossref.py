@@ -48,6 +48,10 @@ PREPRINT_SOURCES = ("arxiv", "biorxiv", "medrxiv")  # they give full abstracts t
 ARXIV_DOI_PREFIX = "10.48550/"  # arXiv's own DOIs: Crossref has nothing arXiv does not
 BACKOFF_CAP = dt.timedelta(hours=1)  # the longest Retry-After we wait out
 DEFAULT_BACKOFF = dt.timedelta(minutes=5)  # a 429/5xx without Retry-After, or no network
+# The longest spacing an announced budget may set: a worker (or a web request's library
+# import) never sleeps longer than this before one request; a slower budget is Crossref's
+# to enforce with 429, which backs off.
+MAX_SPACING = 5.0
 
 FOUND, MISSING, ERROR = "found", "missing", "error"
 
@@ -141,7 +145,7 @@ def _note_budget(headers) -> None:
     except ValueError:
         return
     if limit > 0 and found:
-        _spacing[0] = float(found.group(1)) * _UNITS[found.group(2)] / limit
+        _spacing[0] = min(float(found.group(1)) * _UNITS[found.group(2)] / limit, MAX_SPACING)
 
 
 def fetch_work(doi: str) -> Work | None:
@@ -315,9 +319,9 @@ def enrich(session: Session, *, limit: int | None = None, now: dt.datetime | Non
             if progress:
                 progress(paper, ERROR)
             if will_ask and error.stops_run:
-                wait = dt.timedelta(seconds=error.retry_after) if error.retry_after is not None \
-                    else DEFAULT_BACKOFF
-                _paused_until[0] = now + min(wait, BACKOFF_CAP)
+                wait = DEFAULT_BACKOFF if error.retry_after is None else dt.timedelta(
+                    seconds=min(error.retry_after, BACKOFF_CAP.total_seconds()))
+                _paused_until[0] = now + wait
                 report.stopped = error.message
                 log.warning("Crossref enrichment stopped: %s", error.message)
                 break

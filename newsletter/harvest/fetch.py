@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -223,11 +224,13 @@ def _override(url: str) -> str:
 
 
 def _seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (only the delta form; an HTTP date counts as unknown)."""
+    """Retry-After as seconds (only the delta form; an HTTP date, 'nan' or 'inf' counts as
+    unknown)."""
     try:
-        return max(0.0, float(value)) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    return max(0.0, seconds) if seconds is not None and math.isfinite(seconds) else None
 
 
 @contextlib.contextmanager
