@@ -179,3 +179,24 @@ def test_it_reports_an_unreachable_database_in_one_line_without_the_password(
     assert done.returncode == 1 and done.stdout == ""
     assert len(lines) == 1 and "database" in lines[0].lower(), done.stderr
     assert "127.0.0.1" in lines[0] and "hunter2" not in done.stderr
+
+
+def test_it_explains_every_command_and_option_in_its_help():
+    """`newsletter --help` lists each command on one line of its own words, and every option
+    says what it does (a bare `--json` or a summary cut mid-sentence reads as unfinished)."""
+    import typer.main
+
+    def commands(group, path=""):
+        for name, command in group.commands.items():
+            yield f"{path}{name}", command
+            if hasattr(command, "commands"):
+                yield from commands(command, f"{path}{name} ")
+
+    missing = []
+    for name, command in commands(typer.main.get_command(app)):
+        summary = (command.help or "").strip().split("\n\n")[0]
+        if not summary or "\n" in summary:
+            missing.append(f"{name}: summary {summary!r}")
+        missing += [f"{name} {param.opts[0]}" for param in command.params
+                    if param.param_type_name == "option" and not param.help]
+    assert missing == []

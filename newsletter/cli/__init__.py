@@ -144,8 +144,9 @@ def learn(
     email: Annotated[str | None, Opt("--email", help="Only this subscriber's model.")] = None,
     refit: Annotated[bool, Opt("--refit", help="Fit the representation again now.")] = False,
 ):
-    """Bring the learned relevance up to date: representation, paper vectors, models of
-    subscribers whose library or ratings changed (what the `learn` beat task runs)."""
+    """Bring the learned relevance up to date (what the `learn` beat task runs).
+
+    Representation, paper vectors, models of subscribers whose library or ratings changed."""
     from newsletter.core.db import session_scope
     from newsletter.ranking import learning
 
@@ -240,8 +241,9 @@ STATS_HEADERS = {"skipped": "skip", "failed": "fail", "delivered": "deliv", "ope
 
 @app.command()
 def stats(
-    days: Annotated[int, Opt("--days", min=1, max=365)] = 7,
-    as_json: Annotated[bool, Opt("--json")] = False,
+    days: Annotated[int, Opt("--days", min=1, max=365, help="Days back from today.")] = 7,
+    as_json: Annotated[bool, Opt(
+        "--json", help="One JSON object: the days and the LLM spend.")] = False,
 ):
     """Per day: due, sent, skipped, failed, delivered, opened, clicked, bounced, unsubscribed."""
     from newsletter.core.db import session_scope
@@ -274,7 +276,7 @@ def stats(
 def summarize(
     batch: Annotated[bool, Opt(
         "--batch", help="Through the Message Batches API (half price).")] = False,
-    lang: Annotated[str, Opt("--lang")] = "en",
+    lang: Annotated[str, Opt("--lang", help="The summaries' language: en | zh")] = "en",
 ):
     """Write the day's per-paper summaries ahead of the morning (cached, shared by everyone)."""
     from newsletter.core.db import session_scope
@@ -290,8 +292,8 @@ def summarize(
 
 @app.command()
 def serve(
-    host: Annotated[str, Opt("--host")] = "127.0.0.1",
-    port: Annotated[int, Opt("--port")] = 8000,
+    host: Annotated[str, Opt("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, Opt("--port", help="Port to listen on.")] = 8000,
     jobs: Annotated[bool, Opt(
         "--jobs/--no-jobs", help="Run the scheduler tick in-process.")] = True,
 ):
