@@ -264,6 +264,35 @@ def test_the_arxiv_rate_limit_is_shared_through_redis(session, server, monkeypat
     assert time.monotonic() - started >= 0.3
 
 
+def test_one_services_wait_does_not_hold_up_another_without_redis(monkeypatch):
+    """Without Redis each process spaces its own requests; a thread waiting out arXiv's
+    interval must not keep a Crossref request (another thread) waiting behind it."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    config.get_settings.cache_clear()
+    asleep, release = threading.Event(), threading.Event()
+
+    def sleep(_seconds: float) -> None:  # the arXiv waiter "sleeps" until released
+        if threading.current_thread().name == "arxiv-waiter":
+            asleep.set()
+            release.wait(10)
+
+    monkeypatch.setattr(fetch_module.time, "sleep", sleep)
+    monkeypatch.setattr(fetch_module, "_local_last", {})
+    fetch_module.throttle("arxiv", 30)  # the first request goes at once
+    waiter = threading.Thread(target=fetch_module.throttle, args=("arxiv", 30),
+                              name="arxiv-waiter")
+    waiter.start()
+    try:
+        assert asleep.wait(10)
+        crossref = threading.Thread(target=fetch_module.throttle, args=("crossref", 30))
+        crossref.start()
+        crossref.join(10)
+        assert not crossref.is_alive()
+    finally:
+        release.set()
+        waiter.join(10)
+
+
 # -- harvest_source -----------------------------------------------------------------------------
 
 

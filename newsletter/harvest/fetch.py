@@ -265,11 +265,14 @@ def throttle(name: str, interval: float) -> None:
             return
         except Exception as error:  # noqa: BLE001  (Redis down: still be polite, per process)
             log.warning("%s rate limit: Redis unavailable (%s); using a local limit", name, error)
+    # Reserve this request's turn under the lock, wait for it outside: a thread waiting out
+    # one service's interval never holds up a request to another (or its own queue's order).
     with _local_lock:
-        wait = _local_last.get(name, 0.0) + interval - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        _local_last[name] = time.monotonic()
+        now = time.monotonic()
+        turn = max(now, _local_last.get(name, float("-inf")) + interval)
+        _local_last[name] = turn
+    if turn > now:
+        time.sleep(turn - now)
 
 
 def _throttle_redis(url: str, name: str, interval: float) -> None:
