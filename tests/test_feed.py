@@ -211,3 +211,21 @@ def test_it_links_the_feed_from_the_web_view(client, reader, session):
     view = client.get(f"/d/{links.make_token('digest', reader.public_id, 1, digest=digest.id)}")
     link = BeautifulSoup(view.text, "html.parser").find("a", string="Atom feed")
     assert link["href"] == feed_url(reader)
+
+
+def test_a_control_character_in_any_field_never_breaks_the_feed(client, session):
+    """XML 1.0 has no place for most control characters; feeds and Crossref carry some in
+    every field, not only titles: the feed drops them wherever they are."""
+    subscriber = make_subscriber(session)
+    paper = make_paper(session, title="Plain", authors=["Ada\x01 Lovelace"], abstract="a\x02b",
+                       doi="10.1/x\x03y", journal="Nat\x04ure", source="nature",
+                       categories=["cs\x05.CL"])
+    add_digest(session, subscriber, 25, [paper]).subject = "Nov\x06 25"
+    session.commit()
+    for mode in ("digest", "paper"):
+        subscriber.feed_mode = mode
+        session.commit()
+        answer = fetch(client, subscriber)
+        assert answer.status_code == 200, mode
+        check_atom(answer.content)
+    assert "DOI 10.1/xy" in answer.text  # the per-paper entry names it

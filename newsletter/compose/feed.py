@@ -169,6 +169,7 @@ def _stamp(moment: dt.datetime) -> str:
 
 
 def _entry(name: str, title: str, when: dt.datetime, html: str, extra: list) -> etree._Element:
-    """An entry in the order RFC 4287 shows them; `html` is escaped by lxml, once."""
-    return E.entry(E.id(entry_id(name)), E.title(title), E.published(_stamp(when)),
-                   E.updated(_stamp(when)), *extra, E.content(html, type="html"))
+    """An entry in the order RFC 4287 shows them; `html` is escaped by lxml, once, and what
+    XML cannot carry is dropped from it whichever field brought it (DOI, source, ...)."""
+    return E.entry(E.id(entry_id(name)), E.title(_text(title)), E.published(_stamp(when)),
+                   E.updated(_stamp(when)), *extra, E.content(_text(html), type="html"))
