@@ -160,6 +160,8 @@ def test_it_answers_conditional_gets_with_304(client, reader, session):
     first = fetch(client, reader)
     etag, modified = first.headers["etag"], first.headers["last-modified"]
     assert etag.startswith('W/"') and modified == "Wed, 25 Nov 2026 07:00:00 GMT"
+    # one policy, the feed's own: readers revalidate; no second `no-store` contradicts it
+    assert first.headers.get_list("cache-control") == ["private, no-cache"]
     again = fetch(client, reader, **{"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     assert fetch(client, reader, **{"If-Modified-Since": modified}).status_code == 304

@@ -158,7 +158,9 @@ class SecurityMiddleware:
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                 ]
-                if not path.startswith("/static/"):
+                # no-store unless the answer chose its own (the feed's revalidation, exports)
+                if not path.startswith("/static/") and not any(
+                        k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
