@@ -121,11 +121,16 @@ def test_it_never_writes_an_email_address_or_a_signed_link(captured, fmt):
     log = logging.getLogger("newsletter.test")
     log.warning("digest %s failed: %s", 7, "550 5.1.1 <reader.one+tag@example.org>: unknown")
     log.info("GET /preferences/%s and /feed/%s?lang=zh", TOKEN, TOKEN)
+    log.info("first line\nsecond@example.net \\third@example.net", extra={"to": ["x@example.com"]})
     try:
         raise RuntimeError("SMTPRecipientsRefused {'someone@mail.example.com': (550, b'no')}")
     except RuntimeError:
         log.exception("delivering failed")
     written = captured.getvalue()
+    if fmt == "json":
+        assert [json.loads(line)["level"] for line in written.splitlines()] == [
+            "WARNING", "INFO", "INFO", "ERROR"]  # redacted lines are still JSON
+    assert "second@" not in written and "third@" not in written and "x@" not in written
     assert "reader.one" not in written and "someone@" not in written and TOKEN not in written
     assert "***@example.org" in written and "/preferences/…" in written
     assert "/feed/…?lang=zh" in written

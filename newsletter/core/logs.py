@@ -86,8 +86,20 @@ class _Redacting(logging.Formatter):
         return redact(super().format(record))  # message, extras and traceback alike
 
 
-class _JsonLines(_Redacting, JsonFormatter):
-    pass
+class _JsonLines(JsonFormatter):
+    def process_log_record(self, log_data: dict) -> dict:
+        # each value before it is serialised: redacting the JSON text could break an escape
+        return _scrubbed(log_data)
+
+
+def _scrubbed(value):
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 class _AccessFilter(logging.Filter):
