@@ -226,3 +226,17 @@ def test_an_announced_budget_never_spaces_requests_beyond_a_few_seconds(session,
     journal_paper(session)
     crossref.enrich(session, now=NOW)
     assert crossref.pace() == crossref.MAX_SPACING
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_of_us_not_of_one_doi_stops_the_run(session, server, status):
+    """401/403 say Crossref will not answer us (a blocked address, a missing token): asking
+    about the other 199 DOIs of the cycle would only repeat it."""
+    journal_paper(session)
+    journal_paper(session, doi="10.1038/s41586-026-07777-7",
+                  first_seen=NOW - dt.timedelta(hours=3))
+    server.crossref_failures.append((status, {}))
+    report = crossref.enrich(session, now=NOW)
+    assert report.failed == 1 and report.stopped
+    assert len(works_requests(server)) == 1
+    assert crossref.paused(NOW + dt.timedelta(minutes=1))

@@ -13,8 +13,9 @@ Manners, as Crossref's REST API documents them:
   `X-Rate-Limit-Interval` its last answer announced;
 - 404 means Crossref does not know the DOI: a miss, remembered, asked again only after
   `CROSSREF_RETRY_DAYS` (as is a record without an abstract: publishers deposit late);
-- 429 and 5xx and network failures: the run stops at once (Retry-After honoured, capped), the
-  DOI is noted as a failure for `CROSSREF_ERROR_RETRY_MINUTES`, and nothing stored is lost.
+- 429, 401/403/407, 5xx and network failures: the run stops at once (Retry-After honoured,
+  capped), the DOI is noted as a failure for `CROSSREF_ERROR_RETRY_MINUTES`, and nothing
+  stored is lost.
 Every answer is kept per DOI (`CrossrefLookup`), so a DOI is asked at most once per retry
 window whatever the number of papers, subscribers or cycles that want it. A failure never
 raises out of `enrich`: the harvest and the digests go on with the feed's text.
@@ -54,6 +55,7 @@ DEFAULT_BACKOFF = dt.timedelta(minutes=5)  # a 429/5xx without Retry-After, or n
 MAX_SPACING = 5.0
 
 FOUND, MISSING, ERROR = "found", "missing", "error"
+STOPPING = (401, 403, 407, 429)  # 4xx answers about us, not about the DOI asked
 
 _JATS_HEADING = re.compile(r"^\s*(?:<jats:title>\s*(?:abstract|summary)\s*</jats:title>)",
                            re.IGNORECASE)
@@ -73,9 +75,10 @@ class CrossrefError(Exception):
 
     @property
     def stops_run(self) -> bool:
-        """Rate limited, server trouble or no network: asking about the next DOI now would
-        only add load. A 4xx about this one DOI (a malformed one) does not stop the run."""
-        return self.status is None or self.status == 429 or self.status >= 500
+        """Rate limited, refused (401/403/407: Crossref or a proxy will not answer us), server
+        trouble or no network: asking about the next DOI now would only add load. Another
+        4xx is about this one DOI (a malformed one) and does not stop the run."""
+        return self.status is None or self.status in STOPPING or self.status >= 500
 
 
 @dataclass
