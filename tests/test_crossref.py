@@ -141,7 +141,8 @@ def test_it_backs_off_on_429_and_5xx_and_loses_nothing(session, server, status):
     assert crossref.enrich(session, now=NOW + dt.timedelta(minutes=61)).enriched == 1
     session.refresh(paper)
     assert paper.abstract.startswith("Background:")
-    assert other.id  # untouched by the failure
+    session.refresh(other)  # asked once, after the pause: unknown at Crossref, text kept
+    assert other.abstract == TEASER and session.get(CrossrefLookup, other.doi).status == "missing"
 
 
 def test_it_degrades_quietly_when_crossref_is_unreachable(session, monkeypatch):
