@@ -364,6 +364,17 @@ def test_it_renders_the_confirmation_email(locale, subject, heading, button, exp
     assert_inert(rendered.html)
 
 
+def test_it_breaks_only_the_copyable_address_anywhere_not_the_words_beside_it():
+    """A long link must wrap on a phone; 'ignore' must not ('ign' / 'ore' at 375 px)."""
+    subscriber = Subscriber(id=7, email="ada@example.org", locale="en")
+    soup = parse(render_confirmation(subscriber, f"{WEB}/confirm/{'t' * 120}").html)
+    for small in soup.select("p.small"):
+        assert "break-all" not in small["style"] and "overflow-wrap:break-word" in small["style"]
+    address = soup.select_one("p.small span.url")
+    assert address.get_text() == f"{WEB}/confirm/{'t' * 120}"
+    assert "word-break:break-all" in address["style"]
+
+
 def test_it_refuses_a_non_http_confirmation_link():
     subscriber = Subscriber(id=7, email="ada@example.org", locale="en")
     rendered = render_confirmation(subscriber, "javascript:alert(1)")
