@@ -64,6 +64,14 @@ CORRECTION = "doi:10.1038/s41586-026-07003-x"
     ("Errors in Table 2 and Figure 3", None, (), "correction"),
     ("Incorrect data in a trial of ten thousand patients shows no harm from statins", None, (),
      "research"),  # a long title is an article, not a notice
+    ("Incorrect Affiliation", None, (), "correction"),
+    ("Omitted Funding Information", None, (), "correction"),
+    ("Error in Key Points, Abstract, and Results", None, (), "correction"),
+    ("Errors in eTable 3 and Supplement 1", None, (), "correction"),
+    # short research titles that open like a notice: words no notice uses make them articles
+    ("Missing data imputation with diffusion models", None, (), "research"),
+    ("Missing values in electronic health records", None, (), "research"),
+    ("Errors in text classification labels", None, (), "research"),
     ("News at a glance", "10.1126/science.aeb0312", (), "news"),
     ("In This Issue", None, (), "news"),
     ("2026 Index IEEE Transactions on Pattern Analysis Vol. 48", None, (), "news"),

@@ -37,12 +37,25 @@ _CORRECTION_TITLE = re.compile(
 # JAMA Network's correction notices: short titles such as "Error in Figure", "Errors in Table 2
 # and Figure 3", "Incorrect Affiliation", "Omitted Funding Information".
 _NOTICE_TITLE = re.compile(
-    r"^\s*(?:errors?\s+in|incorrect|omitted|missing)\b.{0,50}?\b(?:figures?|tables?|text|data"
+    r"^\s*(?:errors?\s+in|incorrect|omitted|missing)\b.{0,50}?\b(?:e?figures?|e?tables?|supplements?|text|data"
     r"|authors?|affiliations?|names?|results|abstract|byline|funding|information|key\s+points"
     r"|methods|discussion|references?|legends?|labels?|titles?|units|values|conflicts?)\b",
     re.IGNORECASE,
 )
 NOTICE_MAX_CHARS = 60
+# ... and nothing but notice words: "Missing data imputation with diffusion models" is research.
+_NOTICE_WORD = re.compile(
+    r"(?:errors?|incorrect|omitted|omissions?|missing|and|or|in|of|the|to|for|from|with|on|a|an"
+    r"|e?(?:figures?|tables?|methods|appendix|appendices|references?|discussion|results)"
+    r"|text|data|authors?|author's|affiliations?|names?|abstract|visual|byline|funding"
+    r"|information|key|points|legends?|labels?|titles?|units|values|conflicts?|interest"
+    r"|disclosures?|supplements?|supplementary|supplemental|contributions?|acknowledg?ments?"
+    r"|introduction|conclusions?|corresponding|degrees?|wording|spelling|panel|axis|captions?"
+    r"|members?|group|nonauthor|collaborators?|percentages?|numbers?|dosages?|doses?"
+    r"|[A-Z]?\d+[A-Za-z]?|[ivx]+)",
+    re.IGNORECASE,
+)
+_TITLE_WORD = re.compile(r"[\w'’]+")
 # Standing columns and journal furniture, by their fixed titles.
 _NEWS_TITLE = re.compile(
     r"^\s*(?:news at a glance|in science journals|in other journals|this week in science"
@@ -87,8 +100,7 @@ def classify(title: str, doi: str | None = None, sections: Iterable[str] = (),
              lead: str = "") -> str:
     """The type of one item from its title, DOI, the feed's section/type labels and the
     start of its description (`lead`)."""
-    if _CORRECTION_TITLE.match(title or "") or (
-            len(title or "") <= NOTICE_MAX_CHARS and _NOTICE_TITLE.match(title or "")):
+    if _CORRECTION_TITLE.match(title or "") or _is_notice(title or ""):
         return CORRECTION
     if _NEWS_TITLE.match(title or ""):
         return NEWS
@@ -110,6 +122,12 @@ def classify(title: str, doi: str | None = None, sections: Iterable[str] = (),
             0 <= int(pages.group(2)) - int(pages.group(1)) < SHORT_PIECE_PAGES):
         return COMMENT
     return RESEARCH
+
+
+def _is_notice(title: str) -> bool:
+    """A JAMA-style correction notice: short, opening like one, and only notice words."""
+    return (len(title) <= NOTICE_MAX_CHARS and bool(_NOTICE_TITLE.match(title))
+            and all(_NOTICE_WORD.fullmatch(w) for w in _TITLE_WORD.findall(title)))
 
 
 def _section_kind(section: str) -> str | None:
