@@ -94,6 +94,11 @@ def test_it_classifies_items_by_title_section_and_publisher_doi(title, doi, sect
     ("Science, Volume 390, Issue 6777, Page 871-873, November 2026. <br/>", "comment"),
     ("Science, Volume 390, Issue 6777, Page 912-918, November 2026. <br/>", "research"),
     ("Science, Volume 390, Issue 6777, November 2026. <br/>", "research"),  # e-located
+    # a research abstract opening with "This ...": the head noun says the type, not a word
+    # inside another ("notebook" is no book review, an opinion model no opinion piece)
+    ("This opinion dynamics model explores polarization on networks.", "research"),
+    ("This notebook describes a reproducible pipeline for cryo-EM.", "research"),
+    ("This newsvendor model examines inventory under demand shocks.", "research"),
 ])
 def test_without_a_section_the_description_says_what_an_item_is(lead, kind):
     assert classify("A title", "10.1126/science.adz0001", (), lead=lead) == kind

@@ -116,7 +116,7 @@ def classify(title: str, doi: str | None = None, sections: Iterable[str] = (),
         return _NEJM_TYPES[found.group(1).lower()]
     if labelled:  # the publisher named a section we have no rule for: its own article types
         return RESEARCH
-    if (said := _LEAD_TYPE.match(lead or "")) and (kind := _section_kind(said.group(1))):
+    if (said := _LEAD_TYPE.match(lead or "")) and (kind := _head_kind(said.group(1))):
         return kind
     if (pages := _PAGES.search(lead or "")) and (
             0 <= int(pages.group(2)) - int(pages.group(1)) < SHORT_PIECE_PAGES):
@@ -128,6 +128,17 @@ def _is_notice(title: str) -> bool:
     """A JAMA-style correction notice: short, opening like one, and only notice words."""
     return (len(title) <= NOTICE_MAX_CHARS and bool(_NOTICE_TITLE.match(title))
             and all(_NOTICE_WORD.fullmatch(w) for w in _TITLE_WORD.findall(title)))
+
+
+def _head_kind(phrase: str) -> str | None:
+    """The type a lead's noun phrase names by its head, the last word ("This Medical News
+    article", "This cohort study"), from its start: "This notebook" is no book review, "This
+    opinion dynamics model" no opinion piece."""
+    head = phrase.split()[-1]
+    for pattern, kind in _SECTIONS:
+        if (found := pattern.search(head)) and found.start() == 0:
+            return kind
+    return None
 
 
 def _section_kind(section: str) -> str | None:
