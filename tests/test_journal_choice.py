@@ -77,6 +77,21 @@ def test_the_catalogue_search_speaks_the_readers_language(client):
     assert jacs.text == "J. Am. Chem. Soc. · 化学"
 
 
+@pytest.mark.parametrize("lang, journal, author, examples", [
+    ("en", "Journal: {value}", "Author: {value}",
+     ["e.g. knowledge distillation", "e.g. cs.CL", "e.g. Yoshua Bengio", "e.g. Nature"]),
+    ("zh", "期刊：{value}", "作者：{value}",
+     ["例如：知识蒸馏", "例如：cs.CL", "例如：Yoshua Bengio", "例如：Nature"])])
+def test_each_chip_kind_has_its_own_label_and_example_in_the_readers_language(
+        client, lang, journal, author, examples):
+    """The chip reads 期刊：Nature in Chinese (the whole label is the catalog's, punctuation
+    too), and choosing "Journal" suggests a journal, not a keyword."""
+    soup = BeautifulSoup(client.get(f"/?lang={lang}").text, "html.parser")
+    chips = soup.select_one("ul.chip-list")
+    assert (chips["data-label-sources"], chips["data-label-authors"]) == (journal, author)
+    assert [o["data-placeholder"] for o in soup.select("select.chip-kind option")] == examples
+
+
 def test_the_subscribe_form_takes_journals_alone(client, session):
     response = client.post("/subscribe", data=form(client, sources="Nature\nThe Lancet"))
     assert response.status_code == 200

@@ -28,7 +28,7 @@
           var li = document.createElement("li");
           li.className = "chip chip-kind-" + name;
           var text = document.createElement("span");
-          text.textContent = prefix ? prefix + ": " + value : value;
+          text.textContent = prefix ? prefix.replace("{value}", value) : value;  // "Author: {value}"
           var button = document.createElement("button");
           button.type = "button";
           button.textContent = "\u00d7";
@@ -59,6 +59,8 @@
       var lists = { categories: "arxiv-categories", sources: "journal-list" };
       if (lists[kind.value]) input.setAttribute("list", lists[kind.value]);
       else input.removeAttribute("list");
+      var example = kind.options[kind.selectedIndex].getAttribute("data-placeholder");
+      if (example) input.placeholder = example;
     });
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter") { event.preventDefault(); addChip(); }
