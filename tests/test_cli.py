@@ -200,3 +200,20 @@ def test_it_explains_every_command_and_option_in_its_help():
         missing += [f"{name} {param.opts[0]}" for param in command.params
                     if param.param_type_name == "option" and not param.help]
     assert missing == []
+
+
+def test_it_fits_the_stats_table_in_an_80_column_terminal(session, monkeypatch):
+    """Every column header whole at 80 columns (it was one too wide: 'unsub' became 'uns…')."""
+    from newsletter.core.models import DigestStatus
+    from tests.factories import make_digest, make_paper, make_subscriber
+
+    with time_machine.travel(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC), tick=False):
+        make_digest(session, make_subscriber(session), [make_paper(session)],
+                    status=DigestStatus.SENT)
+        session.commit()
+        monkeypatch.setenv("COLUMNS", "80")
+        result = runner.invoke(app, ["stats", "--days", "1"])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if "day" in line)
+    assert "…" not in result.output and "unsub" in header, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80

@@ -258,7 +258,7 @@ def stats(
     if not rows:
         out.print("no activity yet")
         return
-    table = Table()
+    table = Table(pad_edge=False)  # ten columns in 80 characters
     for name in rows[0]:
         table.add_column(STATS_HEADERS.get(name, name), no_wrap=True,
                          justify="left" if name == "day" else "right")
