@@ -234,3 +234,14 @@ def test_a_doi_link_is_only_built_from_a_doi_and_stays_one_url():
     assert link("javascript:alert(1)") is None
     assert link("see the journal") is None
     assert link("10.48550/arxiv.2611.30001") is None  # arXiv's own DOI adds nothing
+
+
+def test_a_journal_only_preview_shows_the_journal_row_of_the_pair(session):
+    """The landing preview of a Nature reader keeps Nature's row of the pair, as the email
+    does, whichever row the index lists first."""
+    from newsletter.web.preview import preview
+
+    harvested(session, DAY1, preprint(), journal_version(), other_paper(1))
+    with time_machine.travel(DAY1, tick=False):
+        cards, _ = preview(session, sources=("nature",), per_page=10)
+    assert [c.id for c in cards] == [JOURNAL_ID]

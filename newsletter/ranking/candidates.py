@@ -334,14 +334,21 @@ def _blocked(index: WindowIndex, since: dt.datetime, now: dt.datetime, sent: Sen
     out = (index.seen_at < start) | (index.seen_at > end) | index.wrong_type | _had(index, sent)
     if not news:
         out |= index.not_research
+    hide_twins(index, out, sources)
+    return frozenset(np.flatnonzero(out).tolist())
+
+
+def hide_twins(index: WindowIndex, out: np.ndarray, sources: list[str] | None) -> None:
+    """A preprint and its journal version are one paper: of each work's versions not yet in
+    `out` one stays, the one from a source the reader chose, else the first; the others are
+    marked in `out` (the digest and the landing preview alike)."""
     wanted = {s.casefold() for s in sources or []}
-    for where in (*index.shared_dois, *index.shared_titles):  # preprint and journal: one paper
+    for where in (*index.shared_dois, *index.shared_titles):
         open_ = [i for i in where if not out[i]]
         chosen = [i for i in open_ if {_origin(index.corpus.docs[i]),
                                        index.corpus.docs[i].journal.casefold()} & wanted]
         keep = (chosen or open_ or [None])[0]
         out[[i for i in open_ if i != keep]] = True
-    return frozenset(np.flatnonzero(out).tolist())
 
 
 def own_papers(session: Session, index: WindowIndex, subscriber_ids: list[int]

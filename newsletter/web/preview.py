@@ -18,7 +18,7 @@ from newsletter.core.richtext import safe_markup
 from newsletter.core.time import utcnow
 from newsletter.harvest.sources import source_aliases
 from newsletter.ranking import rank
-from newsletter.ranking.candidates import window_index
+from newsletter.ranking.candidates import hide_twins, window_index
 from newsletter.ranking.reasons import reasons, reasons_to_json
 
 
@@ -66,20 +66,21 @@ def preview(session: Session, *, keywords=(), categories=(), authors=(), exclude
     index = window_index(session, utcnow())
     corpus = index.corpus
     want = page * per_page + 1  # one more than shown tells whether another batch exists
-    news = frozenset(np.flatnonzero(index.not_research).tolist())  # research only, as by default
-    # a preprint and its journal version: one card, as in the email
-    twins = frozenset(j for where in (*index.shared_dois, *index.shared_titles) for j in where[1:])
+    aliases = [a for s in sources for a in source_aliases(s)]
+    # research only, as by default; a preprint and its journal version: one card, as in the
+    # email (the one from a chosen journal)
+    hidden = index.not_research.copy()
+    hide_twins(index, hidden, aliases)
     profile = rank.Profile(keywords=list(keywords), categories=list(categories),
-                           authors=list(authors), excludes=list(excludes),
-                           sources=[a for s in sources for a in source_aliases(s)],
-                           blocked=news | twins)
+                           authors=list(authors), excludes=list(excludes), sources=aliases,
+                           blocked=frozenset(np.flatnonzero(hidden).tolist()))
     topical = bool(keywords or categories or authors or sources)
     if topical:
         order = [i for i, _, _ in rank.rank(corpus, [profile], limit=want).for_profile(0)]
     else:  # no topics yet: the newest papers, minus excluded words (matched as the digest does)
-        dropped = corpus.topic_scores(list(excludes)).present.any(axis=1) | index.not_research
+        dropped = corpus.topic_scores(list(excludes)).present.any(axis=1) | hidden
         order = [i for i in sorted(range(len(index.ids)), key=lambda i: -corpus.docs[i].timestamp)
-                 if not dropped[i] and i not in twins][:want]
+                 if not dropped[i]][:want]
     start = (page - 1) * per_page
     shown = order[start:start + per_page]
     ids = [index.ids[i] for i in shown]
