@@ -121,6 +121,15 @@ def test_it_reaches_redis(migrated, redis_url):
 
 
 @pytest.mark.postgres
+def test_it_says_to_create_a_postgresql_database_that_does_not_exist(pg_url, monkeypatch):
+    use(monkeypatch, DATABASE_URL=pg_url.rsplit("/", 1)[0] + "/no_such_database_here")
+    result, lines = doctor()
+    assert result.exit_code == 1
+    assert "does not exist" in lines["database"] and "createdb" in lines["database"]
+    assert "start it" not in lines["database"]
+
+
+@pytest.mark.postgres
 def test_it_checks_postgresql_and_its_migrations(pg_url):
     _, lines = doctor()  # the fixture's create_all: reachable, no version
     assert lines["database"].startswith("ok") and lines["migrations"].startswith("FAIL")

@@ -98,7 +98,10 @@ def check_database(settings: Settings) -> Check:
         with engine_for(settings.database_url).connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001  (every failure is a line, never a traceback)
-        return Check("database", False, f"cannot connect ({_first_line(error)}); start it or "
+        # The server answered but has no such database: starting it again would not help.
+        todo = ("create it (createdb NAME), then: newsletter db upgrade"
+                if "does not exist" in str(error) else "start it")
+        return Check("database", False, f"cannot connect ({_first_line(error)}); {todo}, or "
                      "fix DATABASE_URL")
     return Check("database", True, mask(settings.database_url))
 
