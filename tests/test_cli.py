@@ -217,3 +217,13 @@ def test_it_fits_the_stats_table_in_an_80_column_terminal(session, monkeypatch):
     header = next(line for line in result.output.splitlines() if "day" in line)
     assert "…" not in result.output and "unsub" in header, result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_it_says_to_migrate_when_the_database_has_no_schema_yet(tmp_path, monkeypatch):
+    """A new operator's first `stats` before any `demo`, `serve` or `db upgrade`."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    done = subprocess.run([sys.executable, "-m", "newsletter", "stats"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "no such table" in done.stderr and "run: newsletter db upgrade" in done.stderr

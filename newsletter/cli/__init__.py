@@ -32,7 +32,10 @@ class Commands(TyperGroup):
             return super().invoke(ctx)
         except SQLAlchemyError as error:
             cause = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
-            err.print(f"[red]database error:[/red] {mask(cause[0])}", highlight=False)
+            missing = "no such table" in cause[0] or (  # SQLite, PostgreSQL: no schema yet
+                cause[0].startswith("relation ") and "does not exist" in cause[0])
+            hint = "; run: newsletter db upgrade" if missing else ""
+            err.print(f"[red]database error:[/red] {mask(cause[0])}{hint}", highlight=False)
             raise typer.Exit(1) from None
 
 
