@@ -241,3 +241,42 @@ def test_a_refusal_of_us_not_of_one_doi_stops_the_run(session, server, status):
     assert report.failed == 1 and report.stopped
     assert len(works_requests(server)) == 1
     assert crossref.paused(NOW + dt.timedelta(minutes=1))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def either_session(request, settings_env):
+    from sqlmodel import Session
+
+    from newsletter.core import db
+
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_url")
+    with Session(db.get_engine(), expire_on_commit=False) as s:
+        yield s
+
+
+def test_two_workers_asking_about_one_doi_at_once_both_keep_the_answer(either_session, server,
+                                                                       monkeypatch):
+    """The hourly beat entry and the after-harvest task may enrich at the same time: the one
+    that stores second must not fail on the other's row (the run stopped with an
+    IntegrityError, the CLI crashed)."""
+    from sqlmodel import Session
+
+    session = either_session
+    paper = journal_paper(session)
+    asked = crossref.fetch_work
+
+    def the_other_worker_answers_first(doi):
+        work = asked(doi)
+        with Session(session.get_bind()) as other:
+            other.add(CrossrefLookup(doi=doi, status="missing", checked_at=NOW, title="",
+                                     abstract="", authors=[]))
+            other.commit()
+        return work
+
+    monkeypatch.setattr(crossref, "fetch_work", the_other_worker_answers_first)
+    report = crossref.enrich(session, now=NOW)
+    assert (report.enriched, report.failed) == (1, 0)
+    session.refresh(paper)
+    assert paper.abstract.startswith("Background:")
+    assert session.get(CrossrefLookup, DOI).status == "found"

@@ -35,6 +35,7 @@ from sqlalchemy import and_, delete, func, or_
 from sqlmodel import Session, col, select
 
 from newsletter.core.config import get_settings
+from newsletter.core.db import insert_ignore
 from newsletter.core.models import CrossrefLookup, Paper, PaperSummary
 from newsletter.core.time import as_utc, utcnow
 from newsletter.harvest import fetch
@@ -196,10 +197,10 @@ def lookup(session: Session, doi: str, *, now: dt.datetime | None = None) -> Wor
         try:
             work = fetch_work(doi)
         except CrossrefError as error:
-            _remember(session, row or CrossrefLookup(doi=doi, status=ERROR), now,
-                      status=ERROR, error=error.message)
+            _remember(session, row or _new_row(session, doi, now), now, status=ERROR,
+                      error=error.message)
             raise
-        row = _remember(session, row or CrossrefLookup(doi=doi, status=MISSING), now,
+        row = _remember(session, row or _new_row(session, doi, now), now,
                         status=FOUND if work else MISSING, work=work)
     if row.status == ERROR:
         raise CrossrefError(row.error or "Crossref lookup failed earlier")
@@ -207,6 +208,15 @@ def lookup(session: Session, doi: str, *, now: dt.datetime | None = None) -> Wor
         return None
     return Work(doi=doi, title=row.title, abstract=row.abstract, authors=list(row.authors),
                 year=row.year)
+
+
+def _new_row(session: Session, doi: str, now: dt.datetime) -> CrossrefLookup:
+    """The DOI's row, inserted unless a concurrent worker (the beat entry and the
+    after-harvest task may overlap) has just stored its own answer; `_remember` then writes
+    over it."""
+    session.execute(insert_ignore(session, CrossrefLookup, "doi").values(
+        doi=doi, status=MISSING, checked_at=now, title="", abstract="", authors=[]))
+    return session.get(CrossrefLookup, doi, populate_existing=True)
 
 
 def _remember(session: Session, row: CrossrefLookup, now: dt.datetime, *, status: str,
