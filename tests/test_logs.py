@@ -148,3 +148,21 @@ def test_it_keeps_signed_links_out_of_the_servers_own_access_lines():
     finally:
         access.removeHandler(handler)
     assert buffer.getvalue() == '127.0.0.1:5 - "GET /s/… HTTP/1.1" 200\n'
+
+
+def test_the_web_names_a_failing_page_without_its_token(settings_env, session, caplog,
+                                                         monkeypatch):
+    """In text mode the web's own lines reach no handler of ours: the message is clean."""
+    from fastapi.testclient import TestClient
+
+    from newsletter.core import links
+    from newsletter.subscribers import archive
+    from newsletter.web.app import create_app
+
+    reader = make_subscriber(session)
+    token = links.make_token("archive", reader.public_id, reader.token_version)
+    monkeypatch.setattr(archive, "digests", lambda *a, **k: 1 / 0)
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        assert client.get(f"/a/{token}").status_code == 500
+    [line] = [r.getMessage() for r in caplog.records if r.name == "newsletter.web.app"]
+    assert line == "unhandled error on GET /a/…" and token not in caplog.text

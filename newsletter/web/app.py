@@ -72,7 +72,8 @@ async def bad_link(request: Request, error: common.BadLink) -> Response:
 
 
 async def unexpected_error(request: Request, error: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # redacted here too: in text mode this line reaches no formatter of ours
+    log.exception("unhandled error on %s %s", request.method, logs.redact(request.url.path))
     if not _wants_json(request):
         try:
             return common.error_page(request, "server_error", 500)
