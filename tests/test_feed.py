@@ -231,3 +231,11 @@ def test_a_control_character_in_any_field_never_breaks_the_feed(client, session)
         assert answer.status_code == 200, mode
         check_atom(answer.content)
     assert "DOI 10.1/xy" in answer.text  # the per-paper entry names it
+
+
+def test_the_api_schema_stays_valid_with_the_feeds_head_route(client):
+    """GET and HEAD on one route gave both the same operationId (OpenAPI wants each once,
+    generated clients break on it); a feed for readers is no API operation anyway."""
+    schema = client.get("/api/openapi.json").json()
+    ids = [op["operationId"] for item in schema["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids)) and "/feed/{token}" not in schema["paths"]

@@ -53,7 +53,8 @@ def _not_modified(request: Request, etag: str, updated: dt.datetime) -> bool:
         return False
 
 
-@router.api_route("/feed/{token}", methods=["GET", "HEAD"])  # readers probe with HEAD
+@router.api_route("/feed/{token}", methods=["GET", "HEAD"],  # readers probe with HEAD
+                  include_in_schema=False)  # one operation id for two methods otherwise
 def feed(token: str, request: Request, session: SessionDep) -> Response:
     locale = page_locale(request)
     tr = translator(locale)
