@@ -162,13 +162,16 @@ def test_it_shows_why_and_the_abstract_pdf_and_feedback_links():
 
 
 def test_it_keeps_each_separator_on_the_line_of_the_link_before_it():
-    """On a phone a row of links wraps; a line must never start with a lone '·'."""
+    """On a phone a row of links wraps between links only: never inside a label, and a line
+    never starts with a lone '·'."""
     soup = parse(render_digest(digest_view(cards=1)).html)
     rows = soup.select("div.links, div.footer")
     assert len(rows) == 2
     for row in rows:
         gaps = [str(node) for node in row.children if isinstance(node, str)]
         assert gaps == ["\u00a0· "] * (len(row.select("a")) - 1)
+        # ... and a label is never split ('More like' / 'this')
+        assert all("white-space:nowrap" in a["style"] for a in row.select("a"))
 
 
 @pytest.mark.parametrize("locale, words, topics", [
