@@ -239,3 +239,27 @@ def test_the_api_schema_stays_valid_with_the_feeds_head_route(client):
     schema = client.get("/api/openapi.json").json()
     ids = [op["operationId"] for item in schema["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids)) and "/feed/{token}" not in schema["paths"]
+
+
+@pytest.mark.parametrize("mode", ["digest", "paper"])
+def test_the_feeds_web_links_open_no_personal_page(client, reader, session, mode):
+    """The feed is handed to reader services and shared: its links show the digest, never
+    the email as sent (its unsubscribe, preferences, save and vote links) or the links to
+    the preferences, archive and feed that would turn read access into control."""
+    reader.feed_mode = mode
+    for digest in session.exec(select(Digest).where(Digest.subscriber_id == reader.id)):
+        digest.html = ('<html><body><a href="https://hub.example.org/u/unsub">Unsubscribe</a>'
+                       '</body></html>')
+    session.commit()
+    root = etree.fromstring(fetch(client, reader).content)
+    views = {link.get("href") for link in root.iter(f"{ATOM}link")
+             if "/d/" in link.get("href", "")}
+    assert views
+    for url in views:
+        page = client.get(url.removeprefix(BASE))
+        assert page.status_code == 200 and "Nov 2" in page.text
+        hrefs = [a["href"] for a in BeautifulSoup(page.text, "html.parser").find_all("a")]
+        personal = [h for h in hrefs if re.search(r"/(u|preferences|a|s|f|feed)/", h)]
+        assert personal == [], personal
+    own = client.get(f"/d/{links.make_token('digest', reader.public_id, 1, digest=digest.id)}")
+    assert "/u/unsub" in own.text  # the email's own web view is the email, as before

@@ -8,7 +8,9 @@ links, which would give a per-paper entry two alternate links (invalid Atom). En
 `urn:uuid`s derived from what never changes (the digest's id; the subscriber's public id
 and the paper's id), so a reader sees each entry once however often it fetches or the
 feed's address is renewed. Newest first, at most `MAX_DIGESTS` digests or `MAX_PAPERS`
-papers, a paper once. `Feed.etag` and `Feed.updated` serve conditional GETs: the tag hashes
+papers, a paper once. Entries link the digest's read-only web view (the feed is handed to
+reader services and shared; it must not open the subscriber's preferences or unsubscribe
+them). `Feed.etag` and `Feed.updated` serve conditional GETs: the tag hashes
 what the entries say, not the bytes (links in entries are signed afresh on each fetch).
 """
 
@@ -133,7 +135,8 @@ def build_feed(session: Session, subscriber: Subscriber) -> Feed:
     stamps: list[str] = [str(subscriber.feed_version), subscriber.feed_mode, subscriber.locale]
     seen: set[str] = set()
     for digest in digests:
-        when, web = _when(digest), links.url_for("digest", subscriber, digest=digest.id)
+        # read-only (ro): the digest without the email's or the pages' personal links
+        when, web = _when(digest), links.url_for("digest", subscriber, digest=digest.id, ro=1)
         newest = max(newest, when)  # ordered by date; a later resend may be newer
         if subscriber.feed_mode != "paper":
             title = _text(digest.subject) or tr.gettext(

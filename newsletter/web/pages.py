@@ -208,7 +208,10 @@ def digest_page(token: str, request: Request, session: SessionDep,
     digest = session.get(Digest, digest_id) if isinstance(digest_id, int) else None
     if digest is None or digest.subscriber_id != subscriber.id:
         return error_page(request, "not_found", 404, subscriber.locale)
-    if digest.html:
+    # A feed's link (ro) shows the digest alone: not the email as sent, whose unsubscribe,
+    # preferences, save and vote links act for the subscriber, nor links to their pages.
+    read_only = data.extra.get("ro") == 1
+    if digest.html and not read_only:
         return HTMLResponse(digest.html, headers={"Content-Security-Policy": security.DIGEST_CSP})
     rows = session.exec(select(DigestItem, Paper).join(Paper)
                         .where(DigestItem.digest_id == digest.id).order_by(DigestItem.rank)).all()
@@ -222,9 +225,10 @@ def digest_page(token: str, request: Request, session: SessionDep,
                   note=skip_note(digest, subscriber, locale),
                   bibtex_url=links.export_url(subscriber, digest=digest.id),
                   ris_url=links.export_url(subscriber, "ris", digest=digest.id),
-                  preferences_url=links.url_for("preferences", subscriber),
-                  archive_url=links.url_for("archive", subscriber),
-                  feed_url=links.feed_url(subscriber))
+                  **({} if read_only else {
+                      "preferences_url": links.url_for("preferences", subscriber),
+                      "archive_url": links.url_for("archive", subscriber),
+                      "feed_url": links.feed_url(subscriber)}))
 
 
 @router.get("/f/{token}", response_class=HTMLResponse)
