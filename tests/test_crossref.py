@@ -280,3 +280,17 @@ def test_two_workers_asking_about_one_doi_at_once_both_keep_the_answer(either_se
     session.refresh(paper)
     assert paper.abstract.startswith("Background:")
     assert session.get(CrossrefLookup, DOI).status == "found"
+
+
+def test_a_backoff_holds_for_every_process_through_redis(session, server, redis_url):
+    """Celery runs enrich in several worker processes: the one that got the 429 tells the
+    others (a per-process pause let each of them ask again at once)."""
+    journal_paper(session)
+    journal_paper(session, doi="10.1038/s41586-026-07777-7",
+                  first_seen=NOW - dt.timedelta(hours=3))
+    server.crossref_failures.append((429, {"Retry-After": "120"}))
+    crossref.enrich(session, now=NOW)
+    crossref._paused_until[0] = None  # another worker process knows nothing of it
+    waiting = crossref.enrich(session, now=NOW + dt.timedelta(seconds=60))
+    assert waiting.asked == 0 and "backing off" in waiting.stopped
+    assert len(works_requests(server)) == 1

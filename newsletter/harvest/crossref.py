@@ -254,11 +254,46 @@ class EnrichReport:
 
 
 _paused_until: list[dt.datetime | None] = [None]  # after a 429/5xx/no network: wait it out
+_PAUSE_KEY = "academichub:crossref:paused-until"  # the same, for every process (Redis)
+
+
+def paused_until(now: dt.datetime) -> dt.datetime | None:
+    """When the current backoff ends (this process's, else one another process noted in
+    Redis), or None when Crossref may be asked."""
+    for until in (_paused_until[0], _shared_pause()):
+        if until is not None and as_utc(now) < until:
+            return until
+    return None
 
 
 def paused(now: dt.datetime) -> bool:
-    until = _paused_until[0]
-    return until is not None and as_utc(now) < until
+    return paused_until(now) is not None
+
+
+def _pause(now: dt.datetime, wait: dt.timedelta) -> None:
+    _paused_until[0] = now + wait
+    if url := get_settings().redis_url:
+        try:
+            import redis
+
+            redis.Redis.from_url(url, socket_timeout=5).set(
+                _PAUSE_KEY, _paused_until[0].isoformat(),
+                px=max(1, int(wait.total_seconds() * 1000)))
+        except Exception as error:  # noqa: BLE001  (Redis down: this process still waits)
+            log.warning("Crossref backoff not shared: Redis unavailable (%s)", error)
+
+
+def _shared_pause() -> dt.datetime | None:
+    if not (url := get_settings().redis_url):
+        return None
+    try:
+        import redis
+
+        value = redis.Redis.from_url(url, socket_timeout=5).get(_PAUSE_KEY)
+        return as_utc(dt.datetime.fromisoformat(value.decode())) if value else None
+    except Exception as error:  # noqa: BLE001  (Redis down or a foreign value: not paused)
+        log.warning("Crossref backoff unknown: %s", error)
+        return None
 
 
 def candidates(session: Session, now: dt.datetime, limit: int) -> list[Paper]:
@@ -316,8 +351,8 @@ def enrich(session: Session, *, limit: int | None = None, now: dt.datetime | Non
     report = EnrichReport()
     if cap <= 0:
         return report
-    if paused(now):
-        report.stopped = f"backing off until {_paused_until[0]:%H:%M:%S} UTC"
+    if until := paused_until(now):
+        report.stopped = f"backing off until {until:%H:%M:%S} UTC"
         return report
     papers = candidates(session, now, cap)
     report.candidates = len(papers)
@@ -334,7 +369,7 @@ def enrich(session: Session, *, limit: int | None = None, now: dt.datetime | Non
             if will_ask and error.stops_run:
                 wait = DEFAULT_BACKOFF if error.retry_after is None else dt.timedelta(
                     seconds=min(error.retry_after, BACKOFF_CAP.total_seconds()))
-                _paused_until[0] = now + wait
+                _pause(now, wait)
                 report.stopped = error.message
                 log.warning("Crossref enrichment stopped: %s", error.message)
                 break
