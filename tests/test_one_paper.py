@@ -207,6 +207,11 @@ def test_two_papers_with_one_title_and_only_an_initial_in_common_stay_two():
     juniors = [Doc(title=title, authors=["Martin King Jr."], source="arxiv"),
                Doc(title=title, authors=["Ada Lovelace Jr."], source="Nature")]
     assert same_work(juniors) == []
+    groups = [Doc(title=title, authors=["ATLAS Collaboration"], source="arxiv"),
+              Doc(title=title, authors=["CMS Collaboration"], source="Phys. Rev. Lett.")]
+    assert same_work(groups) == []  # two collaborations, not one "Collaboration"
+    assert same_work([groups[0], Doc(title=title, authors=["The ATLAS Collaboration"],
+                                     source="Phys. Rev. Lett.")]) == [[0, 1]]
 
 
 @pytest.mark.parametrize(("written", "doi"), [

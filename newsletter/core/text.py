@@ -87,12 +87,22 @@ def author_key(name: str) -> str:
     name = fold(name).replace("{", "").replace("}", "")
     name = _NAME_PUNCT.sub(lambda m: " " if m.group() in "-'’" else "", name.replace(".", ". "))
     return " ".join(name.split())
+# Words that make a part a group rather than a person (data: extend when a feed needs it).
+GROUP_WORDS = frozenset(
+    "alliance association authors center centre collaboration collaborations committee "
+    "consortium contributors group groups initiative institute investigators lab laboratory "
+    "members network office partners program programme project society study team "
+    "working".split()
+)
 
 
 def surname(name: str) -> str:
     """The family name of `author_key`'s spelling: 'Zhang A.', 'Zhang, A.' and 'Ang Zhang'
-    give 'zhang', 'Martin King Jr.' gives 'king'; a lone initial is never a surname."""
+    give 'zhang', 'Martin King Jr.' gives 'king'; a lone initial is never a surname. A group
+    is named by its own words: '(The) ATLAS Collaboration' is 'atlas', never 'collaboration'."""
     words = author_key(name).split()
+    if GROUP_WORDS.intersection(words):
+        return " ".join(w for w in words if w not in GROUP_WORDS and w != "the")
     while len(words) > 1 and words[-1] in _SUFFIXES:
         words.pop()
     return words[-1] if words else ""

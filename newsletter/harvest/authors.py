@@ -31,16 +31,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from newsletter.core.text import EAST_ASIAN
+from newsletter.core.text import EAST_ASIAN, GROUP_WORDS
 from newsletter.harvest.textclean import clean_text, collapse
 
-# Words that make a part a group rather than a person (data: extend when a feed needs it).
-GROUP_WORDS = frozenset(
-    "alliance association authors center centre collaboration collaborations committee "
-    "consortium contributors group groups initiative institute investigators lab laboratory "
-    "members network office partners program programme project society study team "
-    "working".split()
-)
 # Lower-case surname particles that stay lower case when a lower-cased surname is capitalised.
 PARTICLES = frozenset("af al bin binti da das de del della der di dos du el la le ten ter van "
                       "von y zu".split())
