@@ -161,6 +161,15 @@ def test_it_shows_why_and_the_abstract_pdf_and_feedback_links():
         ("More like this", f"{WEB}/f/more-1"), ("Less like this", f"{WEB}/f/less-1")]
 
 
+@pytest.mark.parametrize("locale, line", [
+    ("en", "Why you got this: matches 'distillation' in the title"),
+    ("zh", "推荐理由：matches 'distillation' in the title")])
+def test_it_puts_no_space_after_a_full_width_colon(locale, line):
+    rendered = render_digest(digest_view(cards=1, locale=locale))
+    assert parse(rendered.html).select_one("p.why").get_text() == line
+    assert line in rendered.text
+
+
 def test_it_keeps_each_separator_on_the_line_of_the_link_before_it():
     """On a phone a row of links wraps between links only: never inside a label, and a line
     never starts with a lone '·'."""
@@ -534,7 +543,7 @@ def test_it_composes_on_postgresql(pg_url):
 
 @pytest.mark.parametrize(("locale", "why"), [
     ("en", "Why you got this: by Zhuokai Zhao; matches 'distillation' in the title"),
-    ("zh", "推荐理由： 关注的作者 Zhuokai Zhao；标题匹配“distillation”"),
+    ("zh", "推荐理由：关注的作者 Zhuokai Zhao；标题匹配“distillation”"),
 ])
 def test_it_says_why_in_the_subscribers_language(session, locale, why):
     digest = make_digest(session, papers=1, locale=locale, authors=["Zhuokai Zhao"])
@@ -555,13 +564,13 @@ def test_it_shows_the_stored_words_of_items_prepared_before_reasons_were_data(se
     compose_digest(session, digest)
     card_ = cards_in(parse(digest.html))[0]
     assert " ".join(card_.select_one("p.why").get_text().split()) == \
-        "推荐理由： matches 'distillation' (0)"
+        "推荐理由：matches 'distillation' (0)"
     assert digest.status == DigestStatus.COMPOSED
 
 
 @pytest.mark.parametrize(("locale", "theme", "why"), [
     ("en", "New from Torsten Schön", "Why you got this: by %s"),
-    ("zh", "关注的作者 Torsten Schön", "推荐理由： 关注的作者 %s"),
+    ("zh", "关注的作者 Torsten Schön", "推荐理由：关注的作者 %s"),
 ])
 def test_it_stars_followed_authors_however_typed_and_names_them_as_the_paper_does(
         session, locale, theme, why):
