@@ -166,3 +166,13 @@ def test_the_web_names_a_failing_page_without_its_token(settings_env, session, c
         assert client.get(f"/a/{token}").status_code == 500
     [line] = [r.getMessage() for r in caplog.records if r.name == "newsletter.web.app"]
     assert line == "unhandled error on GET /a/…" and token not in caplog.text
+
+
+@pytest.mark.timeout(30)
+def test_redacting_a_huge_line_takes_one_pass():
+    """An exception can quote a whole response body: the address pattern starts only where
+    a word starts, or a long run of word characters was tried from each of its positions
+    (quadratic: minutes for a 300 KB line, the logging thread stalled)."""
+    blob = "a" * 300_000
+    assert logs.redact(f"{blob} to reader@example.org {blob}") == (
+        f"{blob} to ***@example.org {blob}")

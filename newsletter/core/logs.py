@@ -31,7 +31,9 @@ SUBSCRIBER_ID: ContextVar[int | None] = ContextVar("subscriber_id", default=None
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(ids)s"
 # Loggers that servers configure with handlers of their own: in JSON mode they go through ours.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery")
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})")
+# Starts only where a run of address characters starts: one pass over a long line.
+_EMAIL = re.compile(r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]+"
+                    r"@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})")
 _LINK = re.compile("(/(?:" + "|".join(sorted({re.escape(p.split("/")[1]) for p in PATHS.values()}))
                    + r")/)[\w.-]{16,}")
 
