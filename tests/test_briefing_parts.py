@@ -162,6 +162,16 @@ def test_it_names_a_groups_thread_gives_its_strongest_papers_and_lists_the_rest(
     assert {int(n) for n in CITE.findall(paragraph)} == {1, 2, 3, 4, 5}
 
 
+def test_it_puts_no_space_after_a_chinese_full_stop():
+    picks = [pick(f"Anomaly Detection with Diffusion {i}",
+                  f"We propose method M{i} for anomaly detection in factories. "
+                  + RESULT.format(n=80 + i, m=i + 1), "diffusion") for i in range(3)]
+    _, _, zh, _ = write_offline(picks, "zh")
+    assert "。[" in zh and "。 " not in zh and "： " not in zh
+    _, _, en, _ = write_offline(picks, "en")
+    assert ". [" in en  # English keeps its space
+
+
 def test_it_closes_with_what_the_groups_share_and_says_nothing_when_they_share_nothing():
     shared = [pick("Contrastive Learning for Speech", "We apply contrastive learning to "
                    "speech and reach 91% accuracy.", "speech"),

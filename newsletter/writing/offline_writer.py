@@ -187,7 +187,16 @@ def _paragraph(label: str, cards: list[int], texts: dict[int, tuple],
     parts = [head, *chosen]
     if listed:
         parts.append(tr.gettext("Also: %(cards)s.", cards=_cited(sorted(listed))))
-    return " ".join(parts)
+    return _joined(parts)
+
+
+def _joined(parts: list[str]) -> str:
+    """Sentences with a space between them, except after a full-width stop or colon, which
+    carries its own ("Diffusion：4 篇论文。[1] ...", not "。 [1]")."""
+    out = parts[0] if parts else ""
+    for part in parts[1:]:
+        out += ("" if out.endswith(("。", "！", "？", "：", "；")) else " ") + part
+    return out
 
 
 def _head(label: str, cards: list[int], texts: dict[int, tuple], tr: i18n.Translator) -> str:
