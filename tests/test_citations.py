@@ -157,7 +157,18 @@ def hostile_fields_paper() -> Paper:
     a BibTeX value or start a RIS tag of their own."""
     return journal_paper(
         authors=["Ada} Lovelace", "Bob\nSmith"], journal="Nature}\n@misc{evil, title={pwn}",
-        doi="10.1/x}, note = {injected", url="https://e.org/a}b\n@misc{evil2,\nTY  - JOUR")
+        doi="10.1/x}, note = {injected", url="https://e.org/a}b},note={injected")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<script>x</script>",
+                                 "https://e.org/a\n@misc{evil2,\nTY  - JOUR"])
+def test_a_feeds_link_that_is_no_web_address_is_left_out_of_the_export(url):
+    """A reference manager opens the url field on a click: only http(s) links go in."""
+    paper = journal_paper(url=url)
+    (entry,) = bibtex_entries(citations.to_bibtex([paper]))
+    assert "url" not in entry.fields_dict
+    (record,) = rispy.loads(citations.to_ris([paper]))
+    assert record.get("urls", []) == []
 
 
 def test_no_bibtex_field_breaks_out_of_its_braces():

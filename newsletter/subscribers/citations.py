@@ -18,6 +18,7 @@ import bibtexparser
 import rispy
 from bibtexparser.model import Entry, Field
 
+from newsletter.compose.render import safe_url
 from newsletter.compose.view import SOURCE_LABELS
 from newsletter.core.models import Paper
 from newsletter.core.text import fold
@@ -60,7 +61,8 @@ def citation(paper: Paper, key: str | None = None) -> Citation:
     doi = (paper.doi or "").strip() or None
     return Citation(
         key=key or citekey(paper), title=paper.title, authors=list(paper.authors or []),
-        published=paper.published, abstract=paper.abstract or "", url=paper.url or "",
+        published=paper.published, abstract=paper.abstract or "",
+        url=safe_url(paper.url) or "",  # feed text: a javascript: link is no place to go
         doi=doi, arxiv_id=arxiv,
         primary_class=(paper.primary_category or None) if arxiv and source == "arxiv" else None,
         journal=None if preprint else (paper.journal or paper.source or None),
