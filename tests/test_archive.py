@@ -410,3 +410,25 @@ def test_saved_papers_are_exported_and_deleted_with_the_account(client, session)
         (paper.id, "Keep me", "web")]
     lifecycle.delete_data(session, ada)
     assert session.exec(select(SavedPaper)).all() == []
+
+
+def test_removing_the_last_paper_of_the_last_page_shows_the_page_before(client, session):
+    """A page of the reading list past its end (its last paper just removed) shows the
+    list's last page, never 'Nothing saved yet' over twenty saved papers."""
+    ada = make_subscriber(session)
+    papers = [make_paper(session, title=f"Kept {n}") for n in range(archive.PER_PAGE + 1)]
+    send(session, ada, DAY, papers)
+    start = dt.datetime(2026, 11, 25, 8, tzinfo=dt.UTC)
+    for n, paper in enumerate(papers):
+        session.add(SavedPaper(subscriber_id=ada.id, paper_id=paper.id, origin="web",
+                               saved_at=start + dt.timedelta(minutes=n)))
+    session.commit()
+    second = client.get(archive_path(ada), params={"saved_page": 2})
+    [form] = soup(second).select(".reading-list form.save-form")
+    assert form.select_one("input[name=paper]")["value"] == papers[0].id
+    removed = client.post(form["action"], data={"csrf_token": csrf_of(second),
+                                                "paper": papers[0].id, "action": "unsave"})
+    listed = soup(removed).select(".reading-list .card-title")
+    assert len(listed) == archive.PER_PAGE and "Nothing saved yet" not in removed.text
+    assert client.get(archive_path(ada), params={"saved_page": 9}).text.count(
+        'class="card-title"') == archive.PER_PAGE

@@ -112,6 +112,10 @@ def archive_view(request: Request, session: Session, subscriber: Subscriber, *,
 
     saved_page = archive.page_number(request.query_params.get("saved_page"))
     reading = saved.reading_list(session, subscriber, saved_page)
+    saved_total = saved.count(session, subscriber)
+    if not reading.rows and saved_page > 1:  # past the end (its last paper just removed)
+        saved_page = max(1, -(-saved_total // archive.PER_PAGE))
+        reading = saved.reading_list(session, subscriber, saved_page)
     state = {"q": raw} if words else {}
     state |= {"page": page} if page > 1 else {}
     state |= {"saved_page": saved_page} if saved_page > 1 else {}
@@ -133,7 +137,7 @@ def archive_view(request: Request, session: Session, subscriber: Subscriber, *,
                            for row, paper in reading.rows],
                   reading_exports=[links.export_url(subscriber, fmt, saved=1)
                                    for fmt in ("bibtex", "ris")],
-                  saved_total=saved.count(session, subscriber),
+                  saved_total=saved_total,
                   saved_newer=url(saved_page=saved_page - 1) if saved_page > 1 else None,
                   saved_older=url(saved_page=saved_page + 1) if reading.has_next else None,
                   preferences_url=links.url_for("preferences", subscriber), **nav)
