@@ -263,3 +263,23 @@ def test_it_shows_the_api_docs_from_its_own_assets_under_the_strict_csp(browser,
     shoot(page, "api-docs-1280")
     assert problems == [] and elsewhere == []  # no CSP violation, nothing from a CDN
     context.close()
+
+
+def test_it_shows_the_operator_pages_on_a_phone_without_sideways_scroll(
+        browser, live_server, monkeypatch):
+    """The delivery chart scales down by its viewBox, and the sources table scrolls inside
+    its box: its visually-hidden column label once stretched the page to 2,900 px."""
+    monkeypatch.setenv("ADMIN_TOKEN", "operator-token-for-the-phone-test")
+    config.get_settings.cache_clear()
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812},
+        extra_http_headers={"Authorization": "Bearer operator-token-for-the-phone-test"})
+    page = context.new_page()
+    for name, path in [("admin", "/admin"), ("admin-sources", "/admin/sources")]:
+        page.goto(live_server + path)
+        expect(page.locator("h1")).to_be_visible()
+        shoot(page, f"web-{name}-375")
+        no_sideways_scroll(page)
+    page.goto(live_server + "/admin")
+    assert page.evaluate("document.querySelector('svg.chart').getBoundingClientRect().right") <= 375
+    context.close()
