@@ -96,6 +96,7 @@ GROUP_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)  # every sent paper of every subscriber, each day (candidates)
 def surname(name: str) -> str:
     """The family name of `author_key`'s spelling: 'Zhang A.', 'Zhang, A.' and 'Ang Zhang'
     give 'zhang', 'Martin King Jr.' gives 'king'; a lone initial is never a surname. A group
@@ -111,6 +112,7 @@ def surname(name: str) -> str:
 _SUB_SUP = str.maketrans("", "", "_^")
 
 
+@lru_cache(maxsize=65536)  # the same papers recur across subscribers' histories
 def title_key(title: str) -> str:
     """One spelling per title, to recognise a paper under another id (a journal version):
     case, accents, punctuation and markup folded away. A preprint's TeX sub- and superscripts
