@@ -236,5 +236,15 @@ def csrf_ok(request: Request, data: dict[str, Any]) -> bool:
     return security.csrf_valid(request.cookies.get(security.CSRF_COOKIE), data.get("csrf_token"))
 
 
+def refused_form(request: Request, data: dict[str, Any] | None, locale: str) -> Response | None:
+    """The answer to a POST that cannot be used: an unreadable body (400) or a failed CSRF
+    check (403); None when the form may be used."""
+    if data is None:
+        return error_page(request, "bad_request", 400, locale)
+    if not csrf_ok(request, data):
+        return error_page(request, "csrf_failed", 403, locale)
+    return None
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"

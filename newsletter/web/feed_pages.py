@@ -26,10 +26,10 @@ from newsletter.web.common import (
     FormDep,
     LinkTo,
     SessionDep,
-    csrf_ok,
     error_page,
     message_page,
     page_locale,
+    refused_form,
 )
 
 router = APIRouter()
@@ -85,10 +85,8 @@ def feed_settings(request: Request, session: SessionDep, subscriber: Preferences
     from newsletter.web.pages import preferences_view
 
     locale = page_locale(request, subscriber.locale)
-    if data is None:
-        return error_page(request, "bad_request", 400, locale)
-    if not csrf_ok(request, data):
-        return error_page(request, "csrf_failed", 403, locale)
+    if (refused := refused_form(request, data, locale)) is not None:
+        return refused
     tr = translator(locale)
     action = data.get("action")
     if action == "revoke":

@@ -30,6 +30,7 @@ from newsletter.web.common import (
     error_page,
     message_page,
     page_locale,
+    refused_form,
 )
 from newsletter.web.preview import card
 
@@ -83,11 +84,9 @@ def library_import(request: Request, session: SessionDep, subscriber: Preference
     from newsletter.web.pages import preferences_view
 
     locale = page_locale(request, subscriber.locale)
-    if form is None:
-        return error_page(request, "bad_request", 400, locale)
+    if (refused := refused_form(request, form and form[0], locale)) is not None:
+        return refused
     fields, data, name = form
-    if not csrf_ok(request, fields):
-        return error_page(request, "csrf_failed", 403, locale)
     parts = [(blob, filename) for blob, filename in
              ((data, name), (fields.get("ids", "")[:MAX_PASTE].strip().encode(), "pasted.txt"))
              if blob]
@@ -119,10 +118,8 @@ def rate_paper(request: Request, session: SessionDep, subscriber: PreferencesLin
     from newsletter.web.pages import preferences_view
 
     locale = page_locale(request, subscriber.locale)
-    if data is None:
-        return error_page(request, "bad_request", 400, locale)
-    if not csrf_ok(request, data):
-        return error_page(request, "csrf_failed", 403, locale)
+    if (refused := refused_form(request, data, locale)) is not None:
+        return refused
     paper = session.get(Paper, str(data.get("paper", ""))[:300])
     vote = data.get("vote")
     if paper is None or vote not in VOTES:

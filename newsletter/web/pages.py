@@ -37,12 +37,12 @@ from newsletter.web.common import (
     FormDep,
     LinkTo,
     SessionDep,
-    csrf_ok,
     error_page,
     form_context,
     form_values,
     message_page,
     page_locale,
+    refused_form,
     render,
     subscriber_values,
 )
@@ -126,10 +126,8 @@ def preferences_save(request: Request, session: SessionDep, subscriber: Preferen
                      data: FormDep) -> Response:
     locale = page_locale(request, subscriber.locale)
     tr = i18n.translator(locale)
-    if data is None:
-        return error_page(request, "bad_request", 400, locale)
-    if not csrf_ok(request, data):
-        return error_page(request, "csrf_failed", 403, locale)
+    if (refused := refused_form(request, data, locale)) is not None:
+        return refused
     action = data.get("action", "save")
     try:
         if action == "pause":

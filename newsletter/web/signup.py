@@ -37,6 +37,7 @@ from newsletter.web.common import (
     form_values,
     message_page,
     page_locale,
+    refused_form,
     render,
     split_lines,
 )
@@ -139,10 +140,8 @@ def confirm_page(request: Request, subscriber: ConfirmLink) -> Response:
 def confirm_post(request: Request, session: SessionDep, subscriber: ConfirmLink,
                  data: FormDep, background: BackgroundTasks) -> Response:
     locale = page_locale(request, subscriber.locale)
-    if data is None:
-        return error_page(request, "bad_request", 400, locale)
-    if not csrf_ok(request, data):
-        return error_page(request, "csrf_failed", 403, locale)
+    if (refused := refused_form(request, data, locale)) is not None:
+        return refused
     if not lifecycle.activate(session, subscriber):  # a used link, a second press
         return already_confirmed(request, subscriber)
     background.add_task(notices.after_confirm, subscriber.id)
@@ -169,10 +168,8 @@ def new_link_post(request: Request, data: FormDep, background: BackgroundTasks) 
     """Mails a fresh link to the address on file, if there is one: the same answer whoever
     asks, limited like subscribing (per client and per mailbox)."""
     locale = page_locale(request)
-    if data is None:
-        return error_page(request, "bad_request", 400, locale)
-    if not csrf_ok(request, data):
-        return error_page(request, "csrf_failed", 403, locale)
+    if (refused := refused_form(request, data, locale)) is not None:
+        return refused
     limits: security.RateLimits = request.app.state.rate_limits
     try:
         email = validation.normalize_email(data.get("email", ""))
